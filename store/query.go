@@ -1,0 +1,109 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Query is a saved query.
+type Query struct {
+	ID                int64
+	Name              string
+	Description       string
+	Query             string
+	QueryHash         string // computed by the caller (package cache) and stored
+	DataSourceID      *int64 // nil once its data source is deleted
+	UserID            int64
+	LatestQueryDataID *int64 // newest result of (DataSourceID, QueryHash), if any
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+}
+
+const queryColumns = `id, name, description, query, query_hash, data_source_id, user_id,
+	latest_query_data_id, created_at, updated_at`
+
+func scanQuery(row pgx.Row) (Query, error) {
+	var q Query
+	err := row.Scan(&q.ID, &q.Name, &q.Description, &q.Query, &q.QueryHash, &q.DataSourceID, &q.UserID,
+		&q.LatestQueryDataID, &q.CreatedAt, &q.UpdatedAt)
+	return q, err
+}
+
+// latestResultID is a subquery for the newest result of (data source $ds,
+// hash $hash), NULL if none; it takes the placeholders to use.
+func latestResultID(ds, hash string) string {
+	return `(SELECT id FROM query_results WHERE data_source_id = ` + ds + ` AND query_hash = ` + hash + `
+		ORDER BY retrieved_at DESC LIMIT 1)`
+}
+
+// CreateQuery records q (its ID, LatestQueryDataID and timestamps are
+// ignored) and links it to the newest existing result of its data source and
+// hash, if any. A missing data source or user gives ErrNotFound.
+func (s *Store) CreateQuery(ctx context.Context, q Query) (Query, error) {
+	created, err := scanQuery(s.pool.QueryRow(ctx, `
+		INSERT INTO queries (name, description, query, query_hash, data_source_id, user_id, latest_query_data_id)
+		VALUES ($1, $2, $3, $4, $5, $6, `+latestResultID("$5", "$4")+`)
+		RETURNING `+queryColumns, q.Name, q.Description, q.Query, q.QueryHash, q.DataSourceID, q.UserID))
+	if pgCode(err) == foreignKeyViolation {
+		return Query{}, fmt.Errorf("create query: no such data source or user: %w", ErrNotFound)
+	}
+	if err != nil {
+		return Query{}, fmt.Errorf("create query: %w", err)
+	}
+	return created, nil
+}
+
+// Query returns the saved query with id. Missing gives ErrNotFound.
+func (s *Store) Query(ctx context.Context, id int64) (Query, error) {
+	q, err := scanQuery(s.pool.QueryRow(ctx, `SELECT `+queryColumns+` FROM queries WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Query{}, fmt.Errorf("query %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Query{}, fmt.Errorf("query %d: %w", id, err)
+	}
+	return q, nil
+}
+
+// Queries returns every saved query, newest first.
+func (s *Store) Queries(ctx context.Context) ([]Query, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+queryColumns+` FROM queries ORDER BY created_at DESC, id DESC`)
+	if err != nil {
+		return nil, fmt.Errorf("queries: %w", err)
+	}
+	all, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Query, error) { return scanQuery(row) })
+	if err != nil {
+		return nil, fmt.Errorf("queries: %w", err)
+	}
+	return all, nil
+}
+
+// UpdateQuery sets the name, description, query, query_hash and
+// data_source_id of saved query q.ID and bumps its updated_at. If the data
+// source or hash changes, LatestQueryDataID moves to the newest result of the
+// new pair (nil if none), so it never points at another text's result. A
+// missing query or data source gives ErrNotFound.
+func (s *Store) UpdateQuery(ctx context.Context, q Query) (Query, error) {
+	updated, err := scanQuery(s.pool.QueryRow(ctx, `
+		UPDATE queries SET name = $2, description = $3, query = $4, query_hash = $5, data_source_id = $6,
+			latest_query_data_id = CASE
+				WHEN query_hash = $5 AND data_source_id IS NOT DISTINCT FROM $6 THEN latest_query_data_id
+				ELSE `+latestResultID("$6", "$5")+`
+			END,
+			updated_at = now()
+		WHERE id = $1
+		RETURNING `+queryColumns, q.ID, q.Name, q.Description, q.Query, q.QueryHash, q.DataSourceID))
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return Query{}, fmt.Errorf("update query %d: %w", q.ID, ErrNotFound)
+	case pgCode(err) == foreignKeyViolation:
+		return Query{}, fmt.Errorf("update query %d: no such data source: %w", q.ID, ErrNotFound)
+	case err != nil:
+		return Query{}, fmt.Errorf("update query %d: %w", q.ID, err)
+	}
+	return updated, nil
+}
