@@ -1,0 +1,376 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/queryd/queryd/cache"
+	"github.com/queryd/queryd/store"
+)
+
+// executeBody is the body of both execution endpoints.
+type executeBody struct {
+	DataSourceID json.RawMessage            `json:"data_source_id"`
+	Query        *string                    `json:"query"`
+	MaxAge       json.RawMessage            `json:"max_age"`
+	Parameters   map[string]json.RawMessage `json:"parameters"`
+	Wait         json.RawMessage            `json:"wait"`
+}
+
+// execution is a validated request to run text on a data source.
+type execution struct {
+	dataSourceID int64
+	queryID      *int64
+	text         string
+	maxAge       cache.MaxAge
+	wait         time.Duration
+}
+
+// executeAdHoc answers POST /api/query_results.
+func (s *Server) executeAdHoc(c *echo.Context) error {
+	var body executeBody
+	if err := decodeBody(c, &body, false); err != nil {
+		return jobError(err)
+	}
+	if len(body.DataSourceID) == 0 || string(body.DataSourceID) == "null" {
+		return jobError(badRequest("data_source_id is required: the id of the data source to run the query on"))
+	}
+	dsID, err := strconv.ParseInt(strings.Trim(string(body.DataSourceID), `"`), 10, 64)
+	if err != nil || dsID <= 0 {
+		return jobError(badRequest("data_source_id must be a positive integer, not %s", body.DataSourceID))
+	}
+	if body.Query == nil || strings.TrimSpace(*body.Query) == "" {
+		return jobError(badRequest("query is required: the SQL to run"))
+	}
+	ds, err := s.store.DataSource(c.Request().Context(), dsID)
+	if err == nil {
+		err = useDataSource(currentUser(c), ds.ID)
+	}
+	if err != nil {
+		return jobError(notFoundIf(err, "data source %d does not exist", dsID))
+	}
+	ex, err := s.newExecution(c, body, ds.ID, nil, *body.Query)
+	if err != nil {
+		return jobError(err)
+	}
+	return s.execute(c, ex)
+}
+
+// executeQuery answers POST /api/queries/<id>/results. An empty or absent
+// body means {} (any cached result).
+func (s *Server) executeQuery(c *echo.Context) error {
+	id, err := idParam(c, "id")
+	if err != nil {
+		return jobError(err)
+	}
+	var body executeBody
+	if err := decodeBody(c, &body, true); err != nil {
+		return jobError(err)
+	}
+	q, err := s.store.Query(c.Request().Context(), id)
+	if err == nil && q.DataSourceID == nil {
+		return jobError(badRequest("query %d has no data source", id))
+	}
+	if err == nil {
+		err = useDataSource(currentUser(c), *q.DataSourceID)
+	}
+	if err != nil {
+		return jobError(notFoundIf(err, "query %d not found", id))
+	}
+	ex, err := s.newExecution(c, body, *q.DataSourceID, &q.ID, q.Query)
+	if err != nil {
+		return jobError(err)
+	}
+	return s.execute(c, ex)
+}
+
+func (s *Server) newExecution(c *echo.Context, body executeBody, dsID int64, queryID *int64, text string) (execution, error) {
+	text, err := applyParameters(text, body.Parameters)
+	if err != nil {
+		return execution{}, err
+	}
+	maxAge, err := cache.ParseMaxAge(body.MaxAge)
+	if err != nil {
+		return execution{}, badRequest("%s", err.Error())
+	}
+	wait, err := s.waitParam(c, body.Wait)
+	if err != nil {
+		return execution{}, err
+	}
+	return execution{dataSourceID: dsID, queryID: queryID, text: text, maxAge: maxAge, wait: wait}, nil
+}
+
+// execute answers with a fresh enough cached result, or records a job (or
+// joins the identical one in flight), enqueues it, and answers with the job —
+// or with its result, if it ends within the requested wait.
+func (s *Server) execute(c *echo.Context, ex execution) error {
+	ctx := c.Request().Context()
+	hash := cache.Hash(ex.text)
+	if ex.maxAge != 0 {
+		r, err := s.store.LatestQueryResult(ctx, ex.dataSourceID, hash, ex.maxAge.Duration())
+		if err == nil {
+			return s.writeQueryResult(c, r, page{limit: -1})
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	job, created, err := s.store.CreateQueryJob(ctx, store.Job{
+		Kind:         "query",
+		DataSourceID: ex.dataSourceID,
+		QueryID:      ex.queryID,
+		QueryHash:    hash,
+		QueryText:    ex.text,
+		UserID:       currentUser(c).ID,
+	})
+	if err != nil {
+		return err
+	}
+	if created {
+		// The job is recorded: if Redis is unreachable now, the reconciler
+		// enqueues it later, so the client still gets its job.
+		if err := s.enqueue.EnqueueQuery(ctx, job.ID); err != nil {
+			s.log.Warn("enqueue failed; the reconciler will retry", "job_id", job.ID, "error", err)
+		}
+	}
+	job, err = s.waitForJob(ctx, job, ex.wait)
+	if err != nil {
+		return err
+	}
+	if job.Status == store.JobSucceeded && job.QueryResultID != nil {
+		r, err := s.store.QueryResult(ctx, *job.QueryResultID)
+		if err != nil {
+			return err
+		}
+		return s.writeQueryResult(c, r, page{limit: -1})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"job": newJobJSON(job)})
+}
+
+// page selects rows of a result; limit < 0 means to the end.
+type page struct{ offset, limit int64 }
+
+func (p page) whole() bool { return p.offset == 0 && p.limit < 0 }
+
+// writeQueryResult streams {"query_result": …} with the result's data object
+// read from result storage, never held whole in memory.
+func (s *Server) writeQueryResult(c *echo.Context, r store.QueryResult, p page) error {
+	ctx := c.Request().Context()
+	var data io.ReadCloser
+	if p.whole() {
+		f, err := s.storage.OpenJSON(ctx, r.StorageKey)
+		if err != nil {
+			return fmt.Errorf("open result %d: %w", r.ID, err)
+		}
+		data = f
+	}
+	head, err := json.Marshal(struct {
+		ID           int64   `json:"id"`
+		QueryHash    string  `json:"query_hash"`
+		Query        string  `json:"query"`
+		DataSourceID int64   `json:"data_source_id"`
+		Runtime      float64 `json:"runtime"`
+		RetrievedAt  string  `json:"retrieved_at"`
+	}{r.ID, r.QueryHash, r.Query, r.DataSourceID, r.Runtime, redashTime(r.RetrievedAt)})
+	if err != nil {
+		return err
+	}
+	w := c.Response()
+	w.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	w.WriteHeader(http.StatusOK)
+	// head is an object; reopen it to append "data" last.
+	io.WriteString(w, `{"query_result":`)
+	w.Write(head[:len(head)-1])
+	io.WriteString(w, `,"data":`)
+	if data != nil {
+		defer data.Close()
+		err = copyBuffered(w, data)
+	} else {
+		err = s.storage.WriteJSONPage(ctx, w, r.StorageKey, p.offset, p.limit)
+	}
+	if err != nil {
+		return fmt.Errorf("stream result %d: %w", r.ID, err)
+	}
+	_, err = io.WriteString(w, "}}")
+	return err
+}
+
+// copyBuffers holds the buffers result copies go through. blob.Reader's
+// own WriteTo allocates 1 MiB per call, which dominates small cached hits.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// copyBuffered copies r to w through a pooled buffer.
+func copyBuffered(w io.Writer, r io.Reader) error {
+	buf := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(buf)
+	// Hiding r's WriteTo and w's ReadFrom makes CopyBuffer use buf.
+	_, err := io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{r}, *buf)
+	return err
+}
+
+// resultRef is "<id>" or "<id>.<format>".
+var resultRef = regexp.MustCompile(`^([0-9]+)(?:\.([a-z]+))?$`)
+
+// getQueryResult answers GET /api/query_results/<id>[.csv|.json] and
+// /api/queries/<qid>/results/<id>[.csv|.json].
+func (s *Server) getQueryResult(c *echo.Context) error {
+	param := "id"
+	if c.Param("rid") != "" {
+		param = "rid"
+	}
+	m := resultRef.FindStringSubmatch(c.Param(param))
+	if m == nil {
+		return notFound("%q is not a valid result id", c.Param(param))
+	}
+	id, _ := strconv.ParseInt(m[1], 10, 64)
+	p, err := parseOutput(c, m[2])
+	if err != nil {
+		return err
+	}
+	var q *store.Query
+	if param == "rid" {
+		qid, err := idParam(c, "id")
+		if err != nil {
+			return err
+		}
+		found, err := s.store.Query(c.Request().Context(), qid)
+		if err != nil {
+			return notFoundIf(err, "query %d not found", qid)
+		}
+		q = &found
+	}
+	r, err := s.store.QueryResult(c.Request().Context(), id)
+	if err == nil {
+		err = useDataSource(currentUser(c), r.DataSourceID)
+	}
+	if err != nil {
+		return notFoundIf(err, "query result %d not found", id)
+	}
+	// A result named by id never changes.
+	c.Response().Header().Set("Cache-Control", "private,max-age=31557600")
+	return s.serveResult(c, r, q, p)
+}
+
+// getLatestQueryResult answers GET /api/queries/<id>/results[.csv|.json]
+// with the query's latest result.
+func (s *Server) getLatestQueryResult(c *echo.Context) error {
+	id, err := idParam(c, "id")
+	if err != nil {
+		return err
+	}
+	format := ""
+	if i := strings.LastIndexByte(c.Path(), '.'); i > strings.LastIndexByte(c.Path(), '/') {
+		format = c.Path()[i+1:]
+	}
+	p, err := parseOutput(c, format)
+	if err != nil {
+		return err
+	}
+	q, err := s.store.Query(c.Request().Context(), id)
+	if err != nil {
+		return notFoundIf(err, "query %d not found", id)
+	}
+	if q.LatestQueryDataID == nil {
+		return notFound("No cached result found for this query.")
+	}
+	r, err := s.store.QueryResult(c.Request().Context(), *q.LatestQueryDataID)
+	if err == nil {
+		err = useDataSource(currentUser(c), r.DataSourceID)
+	}
+	if err != nil {
+		return notFoundIf(err, "No cached result found for this query.")
+	}
+	return s.serveResult(c, r, &q, p)
+}
+
+// output is how to write a result: its format and the rows selected.
+type output struct {
+	format string // "" (the API's JSON object), "json" (the same, as a download) or "csv"
+	page
+}
+
+// parseOutput validates a result's format and the limit and offset
+// parameters.
+func parseOutput(c *echo.Context, format string) (output, error) {
+	if format != "" && format != "json" && format != "csv" {
+		return output{}, badRequest("unsupported result format %q: use csv or json", format)
+	}
+	p := page{limit: -1}
+	for _, f := range []struct {
+		name string
+		dst  *int64
+	}{{"limit", &p.limit}, {"offset", &p.offset}} {
+		v := c.QueryParam(f.name)
+		if v == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return output{}, badRequest("%s must be a non-negative integer, not %q", f.name, v)
+		}
+		*f.dst = n
+	}
+	if format == "csv" && !p.whole() {
+		return output{}, badRequest("limit and offset apply to JSON results; CSV downloads are whole")
+	}
+	return output{format: format, page: p}, nil
+}
+
+// serveResult writes r as o says.
+func (s *Server) serveResult(c *echo.Context, r store.QueryResult, q *store.Query, o output) error {
+	p := o.page
+	switch o.format {
+	case "":
+		return s.writeQueryResult(c, r, p)
+	case "json":
+		c.Response().Header().Set(echo.HeaderContentDisposition, attachment(r, q, "json"))
+		return s.writeQueryResult(c, r, p)
+	case "csv":
+		f, err := s.storage.OpenCSV(c.Request().Context(), r.StorageKey)
+		if err != nil {
+			return fmt.Errorf("open result %d: %w", r.ID, err)
+		}
+		defer f.Close()
+		h := c.Response().Header()
+		h.Set(echo.HeaderContentType, "text/csv; charset=UTF-8")
+		h.Set(echo.HeaderContentDisposition, attachment(r, q, "csv"))
+		http.ServeContent(c.Response(), c.Request(), "", f.ModTime(), f)
+		return nil
+	}
+	return fmt.Errorf("unhandled result format %q", o.format)
+}
+
+// unsafeFilename matches what Redash strips from download names.
+var unsafeFilename = regexp.MustCompile(`[<>:"\\/|?*\s]+`)
+
+// attachment is the Content-Disposition of a download: the query's name (or
+// id), else the result id, and the day it was retrieved, as Redash names it.
+func attachment(r store.QueryResult, q *store.Query, ext string) string {
+	name := strconv.FormatInt(r.ID, 10)
+	if q != nil {
+		name = strings.Trim(unsafeFilename.ReplaceAllString(q.Name, "_"), "_")
+		if name == "" || !isASCII(name) {
+			name = strconv.FormatInt(q.ID, 10)
+		}
+	}
+	return fmt.Sprintf(`attachment; filename="%s_%s.%s"`, name, r.RetrievedAt.UTC().Format("2006_01_02"), ext)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
