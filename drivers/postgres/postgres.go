@@ -1,0 +1,244 @@
+// Package postgres is the PostgreSQL driver (Redash types "pg" and
+// "redshift"), built on pgx v5 and its pool.
+//
+// Each Conn holds a pool of up to Options.MaxConnections connections.
+// Cancelling a Query's ctx, before or while rows are read, sends PostgreSQL a
+// cancel request for the statement and leaves the connection usable.
+// Statements run with the extended protocol (one unnamed prepared statement
+// per Query), so a Query holds exactly one SQL statement.
+//
+// Values follow the drivers package comment, with these PostgreSQL choices:
+// int2/int4/int8/oid are int64; float4/float8 are float64; numeric is a
+// drivers.Decimal in PostgreSQL's own exact text, and nil for NaN and
+// ±Infinity, which no Decimal can spell; date and timestamptz are time.Time in
+// UTC, and nil for ±infinity; timestamp (without time zone) is a string
+// "2006-01-02T15:04:05.999999" ("infinity" and "-infinity" as such); bytea is
+// []byte; every other type, including json, jsonb, uuid, interval, time,
+// arrays, enums and types pgx does not know, is PostgreSQL's text for it.
+//
+// Connections are reused: session state a statement changes (SET, temporary
+// tables) stays with its pooled connection for later statements.
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/queryd/queryd/drivers"
+)
+
+// Driver is the PostgreSQL driver; main registers it as "pg" and "redshift".
+// It implements drivers.Driver and drivers.Configurer, and its Conns
+// implement drivers.Pinger.
+type Driver struct{}
+
+var (
+	_ drivers.Driver     = (*Driver)(nil)
+	_ drivers.Configurer = (*Driver)(nil)
+	_ drivers.Pinger     = (*conn)(nil)
+)
+
+// New returns the PostgreSQL driver.
+func New() *Driver { return &Driver{} }
+
+// Options are a PostgreSQL data source's options, under Redash's names.
+// Unknown keys are ignored.
+type Options struct {
+	Host             string `json:"host"`              // default "127.0.0.1"
+	Port             int    `json:"port"`              // default 5432; 1..65535
+	User             string `json:"user"`              // required
+	Password         string `json:"password"`          // secret
+	DBName           string `json:"dbname"`            // required
+	SSLMode          string `json:"sslmode"`           // disable|allow|prefer|require|verify-ca|verify-full; default prefer
+	StatementTimeout int    `json:"statement_timeout"` // seconds, 0 = the server's default; sent as the statement_timeout runtime parameter
+	MaxConnections   int    `json:"max_connections"`   // pool size, default 5, 1..100
+}
+
+// Option defaults and limits.
+const (
+	defaultHost           = "127.0.0.1"
+	defaultPort           = 5432
+	defaultSSLMode        = "prefer"
+	defaultMaxConnections = 5
+	maxMaxConnections     = 100
+	// maxStatementTimeout is the largest statement_timeout PostgreSQL
+	// accepts (INT_MAX milliseconds), in seconds.
+	maxStatementTimeout = 2147483
+	// connectTimeout bounds each connection attempt, including those the
+	// pool makes in the background without a caller's ctx.
+	connectTimeout = 10 * time.Second
+	// cancelDeadline is how long after a cancel request the connection
+	// waits for PostgreSQL to answer before giving up on it.
+	cancelDeadline = 5 * time.Second
+)
+
+var sslModes = []string{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
+
+// ValidateOptions returns an *drivers.OptionsError naming the first bad
+// field of config, or nil.
+func (d *Driver) ValidateOptions(config json.RawMessage) error {
+	_, err := parseOptions(config)
+	return err
+}
+
+// SecretOptions names the option keys whose values must never be shown.
+func (d *Driver) SecretOptions() []string { return []string{"password"} }
+
+// Open validates config and returns a Conn holding a connection pool. It does
+// not connect: the first Query or Ping does, and reports connection errors.
+// It returns an *drivers.OptionsError when config is invalid.
+func (d *Driver) Open(ctx context.Context, config json.RawMessage) (drivers.Conn, error) {
+	o, err := parseOptions(config)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := poolConfig(o)
+	if err != nil {
+		return nil, newConnectError(o, err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, newConnectError(o, err)
+	}
+	return &conn{pool: pool, opts: o}, nil
+}
+
+// parseOptions decodes config, fills in defaults and checks every field.
+func parseOptions(config json.RawMessage) (Options, error) {
+	var o Options
+	if err := json.Unmarshal(config, &o); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return o, &drivers.OptionsError{Field: te.Field, Reason: "must be a " + jsonKind(te.Type.Kind().String())}
+		}
+		return o, &drivers.OptionsError{Field: "options", Reason: "must be a JSON object"}
+	}
+	if trimmed := strings.TrimSpace(string(config)); !strings.HasPrefix(trimmed, "{") {
+		return o, &drivers.OptionsError{Field: "options", Reason: "must be a JSON object"}
+	}
+	if o.Host == "" {
+		o.Host = defaultHost
+	}
+	if o.Port == 0 {
+		o.Port = defaultPort
+	}
+	if o.SSLMode == "" {
+		o.SSLMode = defaultSSLMode
+	}
+	if o.MaxConnections == 0 {
+		o.MaxConnections = defaultMaxConnections
+	}
+	switch {
+	case strings.ContainsAny(o.Host, " \t\r\n,"):
+		return o, &drivers.OptionsError{Field: "host", Reason: "must be one host name or address"}
+	case o.Port < 1 || o.Port > 65535:
+		return o, &drivers.OptionsError{Field: "port", Reason: "must be between 1 and 65535"}
+	case o.User == "":
+		return o, &drivers.OptionsError{Field: "user", Reason: "is required"}
+	case o.DBName == "":
+		return o, &drivers.OptionsError{Field: "dbname", Reason: "is required"}
+	case !slices.Contains(sslModes, o.SSLMode):
+		return o, &drivers.OptionsError{Field: "sslmode", Reason: "must be one of " + strings.Join(sslModes, ", ")}
+	case o.StatementTimeout < 0 || o.StatementTimeout > maxStatementTimeout:
+		return o, &drivers.OptionsError{Field: "statement_timeout", Reason: fmt.Sprintf("must be between 0 and %d seconds", maxStatementTimeout)}
+	case o.MaxConnections < 1 || o.MaxConnections > maxMaxConnections:
+		return o, &drivers.OptionsError{Field: "max_connections", Reason: fmt.Sprintf("must be between 1 and %d", maxMaxConnections)}
+	}
+	return o, nil
+}
+
+// jsonKind names a Go kind the way a JSON user would.
+func jsonKind(kind string) string {
+	switch kind {
+	case "int", "int64", "int32":
+		return "whole number"
+	case "string":
+		return "string"
+	default:
+		return kind
+	}
+}
+
+// addr is host:port/dbname, the only connection detail errors name.
+func (o Options) addr() string {
+	return net.JoinHostPort(o.Host, strconv.Itoa(o.Port)) + "/" + o.DBName
+}
+
+// poolConfig builds the pool configuration from o alone. pgx's parser also
+// consults PG* environment variables and files under $HOME for settings the
+// connection string leaves out, so the string sets every setting that could
+// be picked up that way (except PGSERVICE, which cannot be overridden), and
+// the runtime parameters are replaced wholesale. The password never goes
+// into the string, so no parse error can quote it.
+func poolConfig(o Options) (*pgxpool.Config, error) {
+	settings := []struct{ key, value string }{
+		{"host", o.Host},
+		{"port", strconv.Itoa(o.Port)},
+		{"dbname", o.DBName},
+		{"user", o.User},
+		{"sslmode", o.SSLMode},
+		{"connect_timeout", strconv.Itoa(int(connectTimeout / time.Second))},
+		{"passfile", ""},
+		{"servicefile", ""},
+		{"sslrootcert", ""},
+		{"sslcert", ""},
+		{"sslkey", ""},
+		{"sslpassword", ""},
+		{"sslcertmode", "allow"},
+		{"sslsni", "1"},
+		{"sslnegotiation", ""},
+		{"target_session_attrs", "any"},
+		{"min_protocol_version", "3.0"},
+		{"max_protocol_version", "3.0"},
+		{"channel_binding", "prefer"},
+		{"require_auth", ""},
+	}
+	var dsn strings.Builder
+	for _, s := range settings {
+		if dsn.Len() > 0 {
+			dsn.WriteByte(' ')
+		}
+		dsn.WriteString(s.key)
+		dsn.WriteString("='")
+		dsn.WriteString(dsnEscaper.Replace(s.value))
+		dsn.WriteByte('\'')
+	}
+	cfg, err := pgxpool.ParseConfig(dsn.String())
+	if err != nil {
+		return nil, err
+	}
+	cfg.MaxConns = int32(o.MaxConnections)
+	cc := cfg.ConnConfig
+	cc.Password = o.Password
+	cc.KerberosSrvName, cc.KerberosSpn = "", ""
+	cc.RuntimeParams = map[string]string{"application_name": "queryd"}
+	if o.StatementTimeout > 0 {
+		cc.RuntimeParams["statement_timeout"] = strconv.Itoa(o.StatementTimeout * 1000)
+	}
+	cc.DefaultQueryExecMode = pgx.QueryExecModeDescribeExec
+	cc.StatementCacheCapacity = 0
+	cc.DescriptionCacheCapacity = 0
+	cc.BuildContextWatcherHandler = func(pc *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{
+			Conn:               pc,
+			CancelRequestDelay: 0,
+			DeadlineDelay:      cancelDeadline,
+		}
+	}
+	return cfg, nil
+}
+
+// dsnEscaper quotes a value for a single-quoted keyword/value setting.
+var dsnEscaper = strings.NewReplacer(`\`, `\\`, `'`, `\'`)
