@@ -53,7 +53,6 @@ const CancelledMessage = "Query cancelled by user."
 type Job struct {
 	ID              string // uuid text; also the asynq task ID
 	Kind            string // "query" for now
-	Queue           string // asynq queue it was enqueued on
 	Status          JobStatus
 	DataSourceID    int64
 	QueryID         *int64 // saved query, if any
@@ -71,13 +70,13 @@ type Job struct {
 	HeartbeatAt     *time.Time
 }
 
-const jobColumns = `id, kind, queue, status, data_source_id, query_id, query_hash, query_text, user_id, error,
+const jobColumns = `id, kind, status, data_source_id, query_id, query_hash, query_text, user_id, error,
 	query_result_id, attempts, cancel_requested, created_at, updated_at, started_at, finished_at, heartbeat_at`
 
 // scanJob scans a row of jobColumns followed by extra columns into extra.
 func scanJob(row pgx.Row, extra ...any) (Job, error) {
 	var j Job
-	dest := []any{&j.ID, &j.Kind, &j.Queue, &j.Status, &j.DataSourceID, &j.QueryID, &j.QueryHash, &j.QueryText,
+	dest := []any{&j.ID, &j.Kind, &j.Status, &j.DataSourceID, &j.QueryID, &j.QueryHash, &j.QueryText,
 		&j.UserID, &j.Error, &j.QueryResultID, &j.Attempts, &j.CancelRequested, &j.CreatedAt, &j.UpdatedAt,
 		&j.StartedAt, &j.FinishedAt, &j.HeartbeatAt}
 	err := row.Scan(append(dest, extra...)...)
@@ -104,11 +103,11 @@ func (s *Store) CreateQueryJob(ctx context.Context, j Job) (job Job, created boo
 	}
 	for range maxCreateTries {
 		job, err = scanJob(s.pool.QueryRow(ctx, `
-			INSERT INTO jobs (id, kind, queue, status, data_source_id, query_id, query_hash, query_text, user_id)
-			VALUES ($1, 'query', $2, 1, $3, $4, $5, $6, $7)
+			INSERT INTO jobs (id, kind, status, data_source_id, query_id, query_hash, query_text, user_id)
+			VALUES ($1, 'query', 1, $2, $3, $4, $5, $6)
 			ON CONFLICT (data_source_id, query_hash) WHERE kind = 'query' AND status IN (1, 2) DO NOTHING
 			RETURNING `+jobColumns,
-			j.ID, j.Queue, j.DataSourceID, j.QueryID, j.QueryHash, j.QueryText, j.UserID))
+			j.ID, j.DataSourceID, j.QueryID, j.QueryHash, j.QueryText, j.UserID))
 		switch {
 		case err == nil:
 			return job, true, nil

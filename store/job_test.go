@@ -42,7 +42,6 @@ func TestCreateQueryJob(t *testing.T) {
 	}
 	in := store.Job{
 		Kind:         "ignored",
-		Queue:        "queries",
 		Status:       store.JobSucceeded, // ignored
 		DataSourceID: f.ds.ID,
 		QueryID:      &q.ID,
@@ -59,7 +58,7 @@ func TestCreateQueryJob(t *testing.T) {
 		t.Errorf("CreateQueryJob: ID = %q, want a UUID", j.ID)
 	}
 	want := store.Job{
-		ID: j.ID, Kind: "query", Queue: "queries", Status: store.JobPending, DataSourceID: f.ds.ID, QueryID: &q.ID,
+		ID: j.ID, Kind: "query", Status: store.JobPending, DataSourceID: f.ds.ID, QueryID: &q.ID,
 		QueryHash: "h", QueryText: "SELECT 1", UserID: f.user.ID, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
 	}
 	if diff := cmp.Diff(want, j); diff != "" || j.CreatedAt.IsZero() {
@@ -70,7 +69,7 @@ func TestCreateQueryJob(t *testing.T) {
 	}
 
 	// The same (data source, hash) while in flight: the same job.
-	again, created, err := f.s.CreateQueryJob(ctx, store.Job{Queue: "other", DataSourceID: f.ds.ID, QueryHash: "h", QueryText: "SELECT 1", UserID: f.user.ID})
+	again, created, err := f.s.CreateQueryJob(ctx, store.Job{DataSourceID: f.ds.ID, QueryHash: "h", QueryText: "SELECT 1", UserID: f.user.ID})
 	if err != nil || created || !cmp.Equal(again, j) {
 		t.Errorf("CreateQueryJob(same) = %+v, created %v, %v, want %+v, false, nil", again, created, err, j)
 	}
@@ -120,7 +119,7 @@ func TestCreateQueryJobConcurrentDedup(t *testing.T) {
 		wg.Go(func() {
 			<-start
 			j, created, err := f.s.CreateQueryJob(context.Background(), store.Job{
-				Queue: "queries", DataSourceID: f.ds.ID, QueryHash: "same", QueryText: "SELECT 1", UserID: f.user.ID,
+				DataSourceID: f.ds.ID, QueryHash: "same", QueryText: "SELECT 1", UserID: f.user.ID,
 			})
 			outcomes[i] = outcome{j.ID, created, err}
 		})

@@ -83,7 +83,6 @@ func (f fixture) newJob(t testing.TB, hash string) store.Job {
 		hash = unique("hash")
 	}
 	j, created, err := f.s.CreateQueryJob(context.Background(), store.Job{
-		Queue:        "queries",
 		DataSourceID: f.ds.ID,
 		QueryHash:    hash,
 		QueryText:    "SELECT 1 -- " + hash,

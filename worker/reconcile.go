@@ -81,13 +81,13 @@ func (r *reconciler) once(ctx context.Context) error {
 // ensureQueued enqueues pending job j again unless asynq holds a live task
 // for it.
 func (r *reconciler) ensureQueued(ctx context.Context, j store.Job) error {
-	info, err := r.inspector.GetTaskInfo(j.Queue, j.ID)
+	info, err := r.inspector.GetTaskInfo(QueueQueries, j.ID)
 	switch {
 	case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
 	case err != nil:
 		return fmt.Errorf("inspect task of job %s: %w", j.ID, err)
 	case info.State == asynq.TaskStateArchived || info.State == asynq.TaskStateCompleted:
-		if err := r.inspector.DeleteTask(j.Queue, j.ID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+		if err := r.inspector.DeleteTask(QueueQueries, j.ID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
 			return fmt.Errorf("delete dead task of job %s: %w", j.ID, err)
 		}
 	default:
@@ -96,7 +96,7 @@ func (r *reconciler) ensureQueued(ctx context.Context, j store.Job) error {
 	if err := r.client.EnqueueQuery(ctx, j.ID); err != nil {
 		return err
 	}
-	r.log.Warn("re-enqueued pending job whose task was gone", "job_id", j.ID, "queue", j.Queue)
+	r.log.Warn("re-enqueued pending job whose task was gone", "job_id", j.ID, "queue", QueueQueries)
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/queryd/queryd/cache"
@@ -252,6 +253,18 @@ func TestShutdownHandsRunningJobBack(t *testing.T) {
 	stop() // ShutdownTimeout 200ms: the job cannot finish in time
 	if j := f.waitStatus(id, store.JobPending); j.Attempts != 1 {
 		t.Errorf("attempts = %d after shutdown, want 1", j.Attempts)
+	}
+	f.start(testConfig())
+	f.waitStatus(id, store.JobSucceeded)
+}
+
+func TestPendingJobWithArchivedTaskRunsAgain(t *testing.T) {
+	f := newFixture(t, `{}`)
+	id := f.job("rows 2", true)
+	// Its task was archived (say, retries exhausted while PostgreSQL was
+	// down) though the job is still pending.
+	if err := asynq.NewInspectorFromRedisClient(f.rdb).ArchiveTask(QueueQueries, id); err != nil {
+		t.Fatal(err)
 	}
 	f.start(testConfig())
 	f.waitStatus(id, store.JobSucceeded)

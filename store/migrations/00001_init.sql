@@ -58,7 +58,6 @@ CREATE INDEX queries_data_source_id_query_hash_idx ON queries (data_source_id, q
 CREATE TABLE jobs (
     id               text PRIMARY KEY,
     kind             text NOT NULL,
-    queue            text NOT NULL,
     status           smallint NOT NULL CHECK (status BETWEEN 1 AND 5),
     data_source_id   bigint NOT NULL REFERENCES data_sources ON DELETE CASCADE,
     query_id         bigint REFERENCES queries ON DELETE SET NULL,
