@@ -355,35 +355,32 @@ func (s *Store) Heartbeat(ctx context.Context, ids []string) (cancelRequested []
 // PendingJobs returns at most limit pending jobs created or last requeued
 // (UpdatedAt) more than olderThan ago, oldest first.
 func (s *Store) PendingJobs(ctx context.Context, olderThan time.Duration, limit int) ([]Job, error) {
-	rows, err := s.pool.Query(ctx, `
+	return s.jobs(ctx, "pending jobs", `
 		SELECT `+jobColumns+` FROM jobs
 		WHERE status = 1 AND updated_at < now() - $1::bigint * interval '1 microsecond'
 		ORDER BY updated_at, id
 		LIMIT $2`, olderThan.Microseconds(), limit)
-	if err != nil {
-		return nil, fmt.Errorf("pending jobs: %w", err)
-	}
-	jobs, err := scanJobs(rows)
-	if err != nil {
-		return nil, fmt.Errorf("pending jobs: %w", err)
-	}
-	return jobs, nil
 }
 
 // StaleJobs returns at most limit started jobs whose last heartbeat is more
 // than olderThan ago, stalest first: their worker is likely gone.
 func (s *Store) StaleJobs(ctx context.Context, olderThan time.Duration, limit int) ([]Job, error) {
-	rows, err := s.pool.Query(ctx, `
+	return s.jobs(ctx, "stale jobs", `
 		SELECT `+jobColumns+` FROM jobs
 		WHERE status = 2 AND heartbeat_at < now() - $1::bigint * interval '1 microsecond'
 		ORDER BY heartbeat_at, id
 		LIMIT $2`, olderThan.Microseconds(), limit)
+}
+
+// jobs runs a query selecting jobColumns; op names it in errors.
+func (s *Store) jobs(ctx context.Context, op, sql string, args ...any) ([]Job, error) {
+	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, fmt.Errorf("stale jobs: %w", err)
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	jobs, err := scanJobs(rows)
 	if err != nil {
-		return nil, fmt.Errorf("stale jobs: %w", err)
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	return jobs, nil
 }

@@ -107,3 +107,56 @@ func (s *Store) UpdateQuery(ctx context.Context, q Query) (Query, error) {
 	}
 	return updated, nil
 }
+
+// QueryWithLatestResult returns the saved query with id and, in the same
+// round trip, the newest result of its stored text — (DataSourceID,
+// QueryHash) — retrieved within maxAge of now (maxAge < 0: any age), or nil
+// if none qualifies. It serves cache hits of saved queries without
+// parameters. Missing gives ErrNotFound.
+func (s *Store) QueryWithLatestResult(ctx context.Context, id int64, maxAge time.Duration) (Query, *QueryResult, error) {
+	window := maxAge.Microseconds()
+	if maxAge < 0 {
+		window = -1 // any age, even for windows under a microsecond
+	}
+	row := s.pool.QueryRow(ctx, `
+		SELECT q.id, q.name, q.description, q.query, q.query_hash, q.data_source_id, q.user_id,
+			q.latest_query_data_id, q.created_at, q.updated_at,
+			r.id, r.data_source_id, r.query_hash, r.query, r.columns, r.row_count, r.bytes, r.runtime,
+			r.retrieved_at, r.storage_key, r.checksum
+		FROM queries q LEFT JOIN LATERAL (
+			SELECT * FROM query_results r
+			WHERE r.data_source_id = q.data_source_id AND r.query_hash = q.query_hash
+				AND ($2::bigint < 0 OR r.retrieved_at >= now() - $2::bigint * interval '1 microsecond')
+			ORDER BY r.retrieved_at DESC LIMIT 1
+		) r ON true
+		WHERE q.id = $1`, id, window)
+	var q Query
+	var r struct {
+		id, ds, rows, bytes *int64
+		hash, query, key    *string
+		checksum            *string
+		cols                []byte
+		runtime             *float64
+		retrievedAt         *time.Time
+	}
+	err := row.Scan(&q.ID, &q.Name, &q.Description, &q.Query, &q.QueryHash, &q.DataSourceID, &q.UserID,
+		&q.LatestQueryDataID, &q.CreatedAt, &q.UpdatedAt,
+		&r.id, &r.ds, &r.hash, &r.query, &r.cols, &r.rows, &r.bytes, &r.runtime, &r.retrievedAt, &r.key, &r.checksum)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Query{}, nil, fmt.Errorf("query %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Query{}, nil, fmt.Errorf("query %d: %w", id, err)
+	}
+	if r.id == nil {
+		return q, nil, nil
+	}
+	cols, err := unmarshalColumns(r.cols)
+	if err != nil {
+		return Query{}, nil, fmt.Errorf("query result %d: %w", *r.id, err)
+	}
+	return q, &QueryResult{
+		ID: *r.id, DataSourceID: *r.ds, QueryHash: *r.hash, Query: *r.query, Columns: cols, RowCount: *r.rows,
+		Bytes: *r.bytes, Runtime: *r.runtime, RetrievedAt: *r.retrievedAt, StorageKey: *r.key, Checksum: *r.checksum,
+	}, nil
+}

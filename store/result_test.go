@@ -127,3 +127,40 @@ func TestLatestQueryResultUsesIndex(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryWithLatestResult checks the one-round-trip lookup agrees with
+// Query and LatestQueryResult.
+func TestQueryWithLatestResult(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	now := time.Now()
+	f.result(t, "fresh", now.Add(-2*time.Hour))
+	f.result(t, "fresh", now.Add(-10*time.Minute))
+	f.result(t, "old", now.Add(-2*time.Hour))
+	for _, hash := range []string{"fresh", "old", "never run"} {
+		q, err := f.s.CreateQuery(ctx, store.Query{Name: hash, Query: "SELECT 1", QueryHash: hash, DataSourceID: &f.ds.ID, UserID: f.user.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, maxAge := range []time.Duration{-1, 15 * time.Minute, 5 * time.Minute, 3 * time.Hour} {
+			gotQ, gotR, err := f.s.QueryWithLatestResult(ctx, q.ID, maxAge)
+			if err != nil {
+				t.Fatalf("QueryWithLatestResult(%d, %v) error = %v", q.ID, maxAge, err)
+			}
+			if diff := cmp.Diff(q, gotQ); diff != "" {
+				t.Errorf("QueryWithLatestResult(%d, %v) query diff (-want +got):\n%s", q.ID, maxAge, diff)
+			}
+			var want *store.QueryResult
+			if r, err := f.s.LatestQueryResult(ctx, f.ds.ID, hash, maxAge); err == nil {
+				want = &r
+			}
+			if diff := cmp.Diff(want, gotR); diff != "" {
+				t.Errorf("QueryWithLatestResult(%s, %v) result diff (-want +got):\n%s", hash, maxAge, diff)
+			}
+		}
+	}
+	if _, _, err := f.s.QueryWithLatestResult(ctx, 987654, -1); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("QueryWithLatestResult(missing) error = %v, want ErrNotFound", err)
+	}
+}

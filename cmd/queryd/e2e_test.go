@@ -271,3 +271,41 @@ func TestSavedQueryLatestResult(t *testing.T) {
 		t.Errorf("job through another query's URL = %d, want 404", status)
 	}
 }
+
+func TestSavedQueryCache(t *testing.T) {
+	e := startEnv(t, true)
+	var q struct{ ID int64 }
+	e.do("POST", "/api/queries", map[string]any{"name": "now", "query": "SELECT now() AS at", "data_source_id": e.dsID}, http.StatusOK, &q)
+	path := fmt.Sprintf("/api/queries/%d/results", q.ID)
+
+	// Never run: an empty body (max_age omitted) starts a job.
+	var first executeAnswer
+	e.do("POST", path, "", http.StatusOK, &first)
+	if first.Job == nil {
+		t.Fatalf("first POST %s = %+v, want a job", path, first)
+	}
+	rid := *e.pollJob(first.Job.ID).QueryResultID
+	time.Sleep(1100 * time.Millisecond)
+
+	for _, tc := range []struct {
+		body   string
+		cached bool
+	}{
+		{``, true},
+		{`{}`, true},
+		{`{"max_age": 60}`, true},
+		{`{"max_age": 1}`, false},
+		{`{"max_age": 0}`, false},
+	} {
+		var a executeAnswer
+		e.do("POST", path, tc.body, http.StatusOK, &a)
+		switch {
+		case tc.cached && (a.QueryResult == nil || a.QueryResult.ID != rid):
+			t.Errorf("POST %s %q = %+v, want cached result %d", path, tc.body, a, rid)
+		case !tc.cached && a.Job == nil:
+			t.Errorf("POST %s %q = %+v, want a job", path, tc.body, a)
+		case !tc.cached:
+			e.pollJob(a.Job.ID)
+		}
+	}
+}

@@ -196,7 +196,7 @@ func cancelBeforeRows(t *testing.T, s Suite, conn drivers.Conn) {
 		cancel()
 	}()
 
-	err := drain(ctx, conn, sql)
+	err := Drain(ctx, conn, sql)
 	returned := time.Now()
 	at := <-cancelled
 	if err == nil || err == io.EOF {
@@ -321,7 +321,7 @@ func closeEarly(t *testing.T, s Suite, conn drivers.Conn) {
 
 func testError(t *testing.T, s Suite) {
 	conn := s.Open(t)
-	err := drain(t.Context(), conn, s.Bad)
+	err := Drain(t.Context(), conn, s.Bad)
 	var qe *drivers.QueryError
 	if !errors.As(err, &qe) {
 		t.Fatalf("Query(%q) and Next = %v (%T), want a *drivers.QueryError", s.Bad, err, err)
@@ -418,9 +418,9 @@ func sumSeries(ctx context.Context, t testing.TB, conn drivers.Conn, sql string)
 	}
 }
 
-// drain runs sql and reads every row. It returns the first error from Query
+// Drain runs sql and reads every row. It returns the first error from Query
 // or Next (io.EOF when every row was read).
-func drain(ctx context.Context, conn drivers.Conn, sql string) error {
+func Drain(ctx context.Context, conn drivers.Conn, sql string) error {
 	rows, err := conn.Query(ctx, sql)
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/queryd/queryd/drivers"
+	"github.com/queryd/queryd/drivers/drivertest"
 )
 
 // backendPID returns the PID of the server process that ran the query.
@@ -109,7 +110,7 @@ func TestQueryErrors(t *testing.T) {
 	ignoreErr := cmp.FilterPath(func(p cmp.Path) bool { return p.Last().String() == ".Err" }, cmp.Ignore())
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := drain(t.Context(), conn, tc.sql)
+			err := drivertest.Drain(t.Context(), conn, tc.sql)
 			var qe *drivers.QueryError
 			if !errors.As(err, &qe) {
 				t.Fatalf("Query(%q) and Next = %v (%T), want a *drivers.QueryError", tc.sql, err, err)
@@ -134,7 +135,7 @@ func TestQueryArgs(t *testing.T) {
 // fails with a plain error (worth retrying), and that the pool recovers.
 func TestConnectionLost(t *testing.T) {
 	conn := openTest(t, func(o *Options) { o.MaxConnections = 1 })
-	err := drain(t.Context(), conn, "SELECT pg_terminate_backend(pg_backend_pid())")
+	err := drivertest.Drain(t.Context(), conn, "SELECT pg_terminate_backend(pg_backend_pid())")
 	var qe *drivers.QueryError
 	if err == nil || err == io.EOF || errors.As(err, &qe) {
 		t.Errorf("Query(pg_terminate_backend(self)) error = %v (%T), want a plain connection error", err, err)
@@ -224,7 +225,7 @@ func TestPool(t *testing.T) {
 		t.Errorf("third Query with both connections busy error = %v, want an error wrapping context.DeadlineExceeded", err)
 	}
 	open[0].Close()
-	if err := drain(t.Context(), conn, "SELECT 1"); err != io.EOF {
+	if err := drivertest.Drain(t.Context(), conn, "SELECT 1"); err != io.EOF {
 		t.Errorf("Query after one of 2 Rows was closed = %v, want success", err)
 	}
 }
@@ -251,21 +252,6 @@ func TestNextAfterClose(t *testing.T) {
 	rows.Close()
 	if err := rows.Next(make([]any, 1)); !errors.Is(err, errClosed) {
 		t.Errorf("Next() after Close = %v, want %v", err, errClosed)
-	}
-}
-
-// drain runs sql and reads every row; it returns io.EOF on success.
-func drain(ctx context.Context, conn drivers.Conn, sql string) error {
-	rows, err := conn.Query(ctx, sql)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	dest := make([]any, len(rows.Columns()))
-	for {
-		if err := rows.Next(dest); err != nil {
-			return err
-		}
 	}
 }
 
