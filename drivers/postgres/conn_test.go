@@ -262,3 +262,32 @@ func checkUsable(t *testing.T, conn drivers.Conn) {
 		t.Errorf("SELECT 7 afterwards = %v, want 7", row[0])
 	}
 }
+
+// TestSessionStateDoesNotLeak checks a statement's SET does not carry over to
+// the next statement on the same pooled connection.
+func TestSessionStateDoesNotLeak(t *testing.T) {
+	conn := openTest(t, func(o *Options) { o.MaxConnections = 1 })
+	pid := backendPID(t, conn)
+	if err := drivertest.Drain(t.Context(), conn, "SET statement_timeout = 1"); err != io.EOF {
+		t.Fatalf("SET statement_timeout = %v, want success", err)
+	}
+	if err := drivertest.Drain(t.Context(), conn, "SET search_path TO pg_catalog"); err != io.EOF {
+		t.Fatalf("SET search_path = %v, want success", err)
+	}
+	if err := drivertest.Drain(t.Context(), conn, "SELECT pg_sleep(0.05)"); err != io.EOF {
+		t.Errorf("pg_sleep after another statement's SET statement_timeout = %v, want success", err)
+	}
+	rows, err := conn.Query(t.Context(), "SHOW search_path")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	dest := []any{nil}
+	if err := rows.Next(dest); err != nil || dest[0] != `"$user", public` {
+		t.Errorf("search_path after another statement's SET = %v, %v; want the default", dest[0], err)
+	}
+	rows.Close()
+	if got := backendPID(t, conn); got != pid {
+		t.Errorf("backend PID = %d, then %d: the connection was replaced, not reset", pid, got)
+	}
+}

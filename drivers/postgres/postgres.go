@@ -16,8 +16,9 @@
 // []byte; every other type, including json, jsonb, uuid, interval, time,
 // arrays, enums and types pgx does not know, is PostgreSQL's text for it.
 //
-// Connections are reused: session state a statement changes (SET, temporary
-// tables) stays with its pooled connection for later statements.
+// Connections are reused. Settings a statement changes (SET, SET ROLE,
+// search_path) are reset with RESET ALL before the connection serves the next
+// statement; temporary tables stay with their connection.
 package postgres
 
 import (
@@ -237,8 +238,22 @@ func poolConfig(o Options) (*pgxpool.Config, error) {
 			DeadlineDelay:      cancelDeadline,
 		}
 	}
+	// A statement may change its session (SET, SET ROLE, search_path); the
+	// connection goes back to the pool only after RESET ALL, so the next
+	// query, perhaps another user's, starts from the data source's own
+	// settings. pgx runs this after the caller is done with the connection;
+	// a connection that cannot be reset is dropped.
+	cfg.AfterRelease = func(c *pgx.Conn) bool {
+		ctx, cancel := context.WithTimeout(context.Background(), resetTimeout)
+		defer cancel()
+		_, err := c.PgConn().Exec(ctx, "RESET ALL").ReadAll()
+		return err == nil
+	}
 	return cfg, nil
 }
+
+// resetTimeout bounds the RESET ALL that cleans a connection for reuse.
+const resetTimeout = 5 * time.Second
 
 // dsnEscaper quotes a value for a single-quoted keyword/value setting.
 var dsnEscaper = strings.NewReplacer(`\`, `\\`, `'`, `\'`)
