@@ -145,10 +145,12 @@ func TestNumericRoundTrip(t *testing.T) {
 // TestTimestamptzSessionZone checks that timestamptz values come back in UTC
 // whatever the session's TimeZone, and that the zone really was in effect.
 func TestTimestamptzSessionZone(t *testing.T) {
-	conn := openTest(t, func(o *Options) { o.MaxConnections = 1 }) // SET applies to the next Query
-	exec(t, conn, "SET TIME ZONE 'Asia/Kolkata'")
+	conn := openTest(t, nil)
+	// The zone is set by the statement itself: settings do not outlive a
+	// statement on a pooled connection.
 	_, row := queryOne(t, conn, `SELECT timestamptz '2024-07-01 12:00:00+00', timestamptz '2024-07-01 12:00:00+00'::text,
-		date '2024-07-01', current_setting('TimeZone')`)
+		date '2024-07-01', current_setting('TimeZone')
+		FROM (SELECT set_config('TimeZone', 'Asia/Kolkata', false)) AS zone`)
 	want := []any{utc(2024, 7, 1, 12, 0, 0, 0), "2024-07-01 17:30:00+05:30", utc(2024, 7, 1, 0, 0, 0, 0), "Asia/Kolkata"}
 	if diff := cmp.Diff(want, row); diff != "" {
 		t.Errorf("timestamptz in session zone Asia/Kolkata mismatch (-want +got):\n%s", diff)
