@@ -263,3 +263,32 @@ func TestHybridWait(t *testing.T) {
 		t.Errorf("POST with a short wait = %+v, want an unfinished job", b)
 	}
 }
+
+func TestShutdownDrainsRequests(t *testing.T) {
+	e := startEnv(t, true)
+	// Fill the worker's 4 slots, so the next job is still queued when the
+	// shutdown begins: only if HTTP drains before the worker stops taking
+	// tasks does the waiting request get its result.
+	for n := range 4 {
+		e.execute(fmt.Sprintf("SELECT pg_sleep(1), %d AS busy", n), map[string]any{"max_age": 0})
+	}
+	answer := make(chan executeAnswer, 1)
+	go func() {
+		var a executeAnswer
+		status, body := e.request("POST", "/api/query_results",
+			map[string]any{"data_source_id": e.dsID, "query": "SELECT 'drained' AS d", "max_age": 0, "wait": 10})
+		if status != http.StatusOK || json.Unmarshal(body, &a) != nil {
+			t.Errorf("POST during shutdown = %d %s, want 200", status, body)
+		}
+		answer <- a
+	}()
+	time.Sleep(300 * time.Millisecond) // the request is waiting for its queued job
+	e.shutdown()
+	a := <-answer
+	if a.QueryResult == nil || a.QueryResult.Data.Rows[0]["d"] != "drained" {
+		t.Errorf("request in flight at shutdown got %+v, want its result: HTTP drains before the worker stops", a)
+	}
+	if _, err := http.Get(e.base + "/healthz"); err == nil {
+		t.Error("the API still accepts connections after shutdown")
+	}
+}

@@ -35,6 +35,7 @@ type testEnv struct {
 	dsID     int64
 	redisURL string
 	logs     *syncBuffer
+	shutdown func() // signals the first process started to stop, as SIGTERM does
 }
 
 // startEnv starts queryd: the API, and a worker in the same process when
@@ -97,6 +98,9 @@ func (e *testEnv) serve(ln net.Listener, runWorker bool) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- a.serve(ctx, ln, runWorker) }()
+	if e.shutdown == nil {
+		e.shutdown = cancel
+	}
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
