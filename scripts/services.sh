@@ -4,6 +4,9 @@
 #     CREATEDB) owning the databases queryd, queryd_test and queryd_demo;
 #   - Redis on 127.0.0.1:6379, and the redis-server binary (tests start
 #     private instances of their own);
+#   - MariaDB on 127.0.0.1:3306 with database queryd_test and user queryd
+#     (password queryd, at localhost and 127.0.0.1, all privileges on it),
+#     for the mysql driver's tests;
 #   - Go on PATH.
 # It reuses whatever already runs, installs missing Debian packages (apt-get)
 # and starts stopped servers, printing one line for each thing it checked or
@@ -18,8 +21,23 @@ REDIS_HOST=127.0.0.1
 # on the usual ones; queryd's defaults and the other scripts assume these.
 PG_PORT=${QUERYD_SERVICES_PG_PORT:-5432}
 REDIS_PORT=${QUERYD_SERVICES_REDIS_PORT:-6379}
+MYSQL_PORT=${QUERYD_SERVICES_MYSQL_PORT:-3306}
 REDIS_LOG=/var/log/redis/ci.log
 [[ $REDIS_PORT == 6379 ]] || REDIS_LOG=/var/log/redis/ci-$REDIS_PORT.log
+MYSQL_HOST=127.0.0.1
+MYSQL_DATABASE=queryd_test
+# Where a MariaDB this script starts keeps its files: Debian's own on 3306,
+# a private instance beside it on any other port.
+MYSQL_DATADIR=/var/lib/mysql
+MYSQL_SOCKET=/run/mysqld/mysqld.sock
+MYSQL_PIDFILE=/run/mysqld/mysqld.pid
+MYSQL_LOG=/var/log/mysql/error.log
+if [[ $MYSQL_PORT != 3306 ]]; then
+    MYSQL_DATADIR=/var/lib/mysql-queryd-$MYSQL_PORT
+    MYSQL_SOCKET=/run/mysqld/mysqld-$MYSQL_PORT.sock
+    MYSQL_PIDFILE=/run/mysqld/mysqld-$MYSQL_PORT.pid
+    MYSQL_LOG=/var/log/mysql/queryd-$MYSQL_PORT.log
+fi
 ROLE=queryd
 ROLE_PASSWORD=queryd # the documented local-development password, not a secret
 DATABASES=(queryd queryd_test queryd_demo)
@@ -309,6 +327,154 @@ ensure_redis() {
     die "redis: no PONG from $REDIS_HOST:$REDIS_PORT 30 s after starting it (log: $REDIS_LOG, or journalctl -u redis-server)"
 }
 
+# ---------------------------------------------------------------- MariaDB
+
+MYSQL_CLI=
+MYSQL_ADMIN=
+MYSQLD=
+
+# mysql_pick finds the client, admin tool and server binaries under their
+# MariaDB names, or the older mysql ones.
+mysql_pick() {
+    MYSQL_CLI=$(command -v mariadb || command -v mysql || true)
+    MYSQL_ADMIN=$(command -v mariadb-admin || command -v mysqladmin || true)
+    MYSQLD=$(command -v mariadbd || command -v mysqld || true)
+}
+
+# mysql_ping succeeds when a server answers on MYSQL_HOST:MYSQL_PORT, even one
+# that refuses the login it tries (mysqladmin ping succeeds on "Access
+# denied", but not when the server refuses the client's host, as a fresh
+# data directory without users for 127.0.0.1 does).
+mysql_ping() {
+    local out
+    out=$("$MYSQL_ADMIN" --no-defaults --protocol=tcp -h "$MYSQL_HOST" -P "$MYSQL_PORT" \
+        --connect-timeout=3 -u queryd_ping ping 2>&1) && return 0
+    [[ $out == *"is not allowed to connect"* ]]
+}
+
+ensure_mysql_server() {
+    mysql_pick
+    if [[ -n $MYSQL_CLI && -n $MYSQL_ADMIN && -n $MYSQLD ]]; then
+        say "mariadb: installed ($("$MYSQLD" --version | awk '{print $3}'))"
+    else
+        say "mariadb: server or client not installed → apt-get install mariadb-server mariadb-client"
+        apt_install mariadb-server mariadb-client
+        mysql_pick
+        [[ -n $MYSQL_CLI && -n $MYSQL_ADMIN && -n $MYSQLD ]] ||
+            die "mariadb: installed mariadb-server, but mariadb/mariadb-admin/mariadbd are still not on PATH"
+    fi
+
+    if mysql_ping; then
+        say "mariadb: running on $MYSQL_HOST:$MYSQL_PORT (reused)"
+        return
+    fi
+    if [[ $MYSQL_PORT == 3306 ]] && systemd_running; then
+        say "mariadb: not running → systemctl start mariadb"
+        as_root systemctl start mariadb || die "mariadb: systemctl start mariadb failed (journalctl -u mariadb)"
+    else
+        as_root install -d -o mysql -g mysql -m 755 /run/mysqld /var/log/mysql
+        if ! as_root test -d "$MYSQL_DATADIR/mysql"; then
+            say "mariadb: no system tables in $MYSQL_DATADIR → mariadb-install-db"
+            local log
+            log=$(mktemp)
+            if ! as_root "$(command -v mariadb-install-db || command -v mysql_install_db)" --user=mysql \
+                --datadir="$MYSQL_DATADIR" --auth-root-authentication-method=socket >"$log" 2>&1; then
+                tail -n 20 "$log" >&2
+                rm -f "$log"
+                die "mariadb: mariadb-install-db --datadir=$MYSQL_DATADIR failed (output above)"
+            fi
+            rm -f "$log"
+        fi
+        say "mariadb: not running → start-stop-daemon --start $MYSQLD on $MYSQL_HOST:$MYSQL_PORT (data $MYSQL_DATADIR, log $MYSQL_LOG)"
+        as_root start-stop-daemon --start --quiet --oknodo --background --pidfile "$MYSQL_PIDFILE" --exec "$MYSQLD" -- \
+            --user=mysql --datadir="$MYSQL_DATADIR" --port="$MYSQL_PORT" --bind-address="$MYSQL_HOST" \
+            --socket="$MYSQL_SOCKET" --pid-file="$MYSQL_PIDFILE" --log-error="$MYSQL_LOG" ||
+            die "mariadb: start-stop-daemon could not start $MYSQLD"
+    fi
+    local i
+    for ((i = 0; i < 30; i++)); do
+        if mysql_ping; then
+            say "mariadb: running on $MYSQL_HOST:$MYSQL_PORT (started)"
+            return
+        fi
+        sleep 1
+    done
+    as_root tail -n 20 "$MYSQL_LOG" >&2 2>/dev/null || true
+    die "mariadb: nothing answers on $MYSQL_HOST:$MYSQL_PORT 30 s after starting it (log: $MYSQL_LOG)"
+}
+
+# MYSQLSUPER: the client command line that runs SQL as the MariaDB root user.
+MYSQLSUPER=()
+pick_mysql_superuser() {
+    local -a c=()
+    local sock
+    # root through unix_socket authentication, Debian's default. The socket
+    # must belong to the server on MYSQL_PORT.
+    for sock in "$MYSQL_SOCKET" /run/mysqld/mysqld.sock; do
+        [[ -S $sock ]] || continue
+        if [[ $EUID -eq 0 ]]; then
+            c=("$MYSQL_CLI" --no-defaults --socket="$sock" -u root)
+        elif command -v sudo >/dev/null; then
+            c=(sudo "$MYSQL_CLI" --no-defaults --socket="$sock" -u root)
+        else
+            continue
+        fi
+        if [[ $("${c[@]}" -N -B -e 'SELECT @@port' 2>/dev/null) == "$MYSQL_PORT" ]]; then
+            MYSQLSUPER=("${c[@]}")
+            say "mariadb: SQL as root through the socket $sock"
+            return
+        fi
+    done
+    c=("$MYSQL_CLI" --no-defaults --protocol=tcp -h "$MYSQL_HOST" -P "$MYSQL_PORT" -u root)
+    if "${c[@]}" -N -B -e 'SELECT 1' >/dev/null 2>&1; then
+        MYSQLSUPER=("${c[@]}")
+        say "mariadb: SQL as root through $MYSQL_HOST:$MYSQL_PORT without a password"
+        return
+    fi
+    die "mariadb: cannot run SQL as root: tried the socket ($MYSQL_SOCKET) as the OS root user and root without a password on $MYSQL_HOST:$MYSQL_PORT"
+}
+
+# mysql_super runs SQL as root; output is tab-separated without headers.
+mysql_super() { "${MYSQLSUPER[@]}" -N -B -e "$1"; }
+
+ensure_mysql_database() {
+    if [[ -n $(mysql_super "SHOW DATABASES LIKE '$MYSQL_DATABASE'") ]]; then
+        say "mariadb: database $MYSQL_DATABASE exists (reused)"
+    else
+        mysql_super "CREATE DATABASE IF NOT EXISTS $MYSQL_DATABASE"
+        say "mariadb: database $MYSQL_DATABASE missing → created"
+    fi
+}
+
+ensure_mysql_user() {
+    local host who
+    for host in localhost "$MYSQL_HOST"; do
+        who="'$ROLE'@'$host'"
+        if [[ -n $(mysql_super "SELECT 1 FROM mysql.user WHERE User = '$ROLE' AND Host = '$host'") ]]; then
+            # Re-applied every time, as for PostgreSQL: cheap, and it repairs a
+            # changed password. The password is the fixed development one.
+            mysql_super "ALTER USER $who IDENTIFIED BY '$ROLE_PASSWORD'"
+            say "mariadb: user $who exists (reused; its password re-applied)"
+        else
+            mysql_super "CREATE USER IF NOT EXISTS $who IDENTIFIED BY '$ROLE_PASSWORD'"
+            say "mariadb: user $who missing → created"
+        fi
+        mysql_super "GRANT ALL PRIVILEGES ON $MYSQL_DATABASE.* TO $who"
+        say "mariadb: user $who granted ALL PRIVILEGES on $MYSQL_DATABASE"
+    done
+}
+
+# check_mysql_login proves that the user logs in with its password over TCP,
+# the way the tests connect.
+check_mysql_login() {
+    local err
+    if ! err=$(MYSQL_PWD=$ROLE_PASSWORD "$MYSQL_CLI" --no-defaults --protocol=tcp -h "$MYSQL_HOST" -P "$MYSQL_PORT" \
+        -u "$ROLE" -N -B -e 'SELECT 1' "$MYSQL_DATABASE" 2>&1); then
+        die "mariadb: user $ROLE cannot log in to database $MYSQL_DATABASE on $MYSQL_HOST:$MYSQL_PORT: $err"
+    fi
+    say "mariadb: user $ROLE logs in to $MYSQL_DATABASE on $MYSQL_HOST:$MYSQL_PORT (checked)"
+}
+
 # ---------------------------------------------------------------- main
 
 ensure_go
@@ -321,4 +487,9 @@ for db in "${DATABASES[@]}"; do
 done
 check_login
 ensure_redis
+ensure_mysql_server
+pick_mysql_superuser
+ensure_mysql_database
+ensure_mysql_user
+check_mysql_login
 say "services: ready"

@@ -16,6 +16,7 @@ import (
 	"github.com/queryd/queryd/api"
 	"github.com/queryd/queryd/cache"
 	"github.com/queryd/queryd/drivers"
+	"github.com/queryd/queryd/drivers/mysql"
 	"github.com/queryd/queryd/drivers/postgres"
 	"github.com/queryd/queryd/store"
 	"github.com/queryd/queryd/worker"
@@ -27,6 +28,7 @@ func newRegistry() *drivers.Registry {
 	r := drivers.NewRegistry()
 	r.Register("pg", postgres.New())
 	r.Register("redshift", postgres.New())
+	r.Register("mysql", mysql.New())
 	return r
 }
 
