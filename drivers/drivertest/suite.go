@@ -55,6 +55,16 @@ type Suite struct {
 	// Bad is a statement with a syntax error, and BadMessage a substring of
 	// the warehouse's message for it.
 	Bad, BadMessage string
+
+	// SchemaTable is a table the warehouse holds (the harness creates it)
+	// that Inspector.Schema must report exactly, columns and types included.
+	// Required when the Conn implements drivers.Inspector.
+	SchemaTable *drivers.Table
+
+	// ReportsQueryID says the driver reports the warehouse's query id
+	// (drivers.ReportQueryID) for the statements it runs. Required when the
+	// Conn implements drivers.Canceler.
+	ReportsQueryID bool
 }
 
 // Limits the suite holds drivers to, and the sizes it uses.
@@ -91,6 +101,11 @@ const (
 //   - Error: s.Bad fails with a *drivers.QueryError whose Message contains
 //     s.BadMessage.
 //   - Concurrent: 8 goroutines query the same Conn at once.
+//   - Schema (Inspector): Schema reports s.SchemaTable exactly.
+//   - QueryID: a running Sleep reports a query id, when s.ReportsQueryID.
+//   - CancelByQueryID (Canceler): CancelQuery with that id, from a context
+//     of its own, stops the statement within 1 s and its Query or Next fails
+//     within 2 s.
 func Run(t *testing.T, s Suite) {
 	t.Helper()
 	t.Run("Types", func(t *testing.T) { testTypes(t, s) })
@@ -102,6 +117,17 @@ func Run(t *testing.T, s Suite) {
 	t.Run("CloseEarly", func(t *testing.T) { testCloseEarly(t, s) })
 	t.Run("Error", func(t *testing.T) { testError(t, s) })
 	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, s) })
+	// The capability tests run where the driver has the capability.
+	probe := s.Open(t)
+	if _, ok := probe.(drivers.Inspector); ok || s.SchemaTable != nil {
+		t.Run("Schema", func(t *testing.T) { testSchema(t, s) })
+	}
+	if s.ReportsQueryID {
+		t.Run("QueryID", func(t *testing.T) { testQueryID(t, s) })
+	}
+	if _, ok := probe.(drivers.Canceler); ok {
+		t.Run("CancelByQueryID", func(t *testing.T) { testCancelByQueryID(t, s) })
+	}
 }
 
 // timeComparer treats two times as equal when they are the same instant
@@ -463,4 +489,123 @@ var markers atomic.Int64
 // letters, digits and underscores so it is safe inside any SQL comment.
 func newMarker() string {
 	return fmt.Sprintf("drivertest_%d_%d", time.Now().UnixNano(), markers.Add(1))
+}
+
+func testSchema(t *testing.T, s Suite) {
+	conn := s.Open(t)
+	in, ok := conn.(drivers.Inspector)
+	if !ok {
+		t.Fatal("Suite.SchemaTable is set but the Conn does not implement drivers.Inspector")
+	}
+	if s.SchemaTable == nil {
+		t.Fatal("the Conn implements drivers.Inspector: set Suite.SchemaTable")
+	}
+	tables, err := in.Schema(t.Context())
+	if err != nil {
+		t.Fatalf("Schema() error = %v, want nil", err)
+	}
+	want := *s.SchemaTable
+	for i, tb := range tables {
+		if i > 0 && (tables[i-1].Schema > tb.Schema || tables[i-1].Schema == tb.Schema && tables[i-1].Name > tb.Name) {
+			t.Errorf("Schema() lists %s.%s after %s.%s, want sorted by schema and name", tb.Schema, tb.Name, tables[i-1].Schema, tables[i-1].Name)
+		}
+		if tb.Schema == want.Schema && tb.Name == want.Name {
+			if diff := cmp.Diff(want, tb); diff != "" {
+				t.Errorf("Schema() table %s.%s mismatch (-want +got):\n%s", want.Schema, want.Name, diff)
+			}
+			return
+		}
+	}
+	t.Errorf("Schema() = %d tables without %s.%s", len(tables), want.Schema, want.Name)
+}
+
+// runReportingID starts Sleep(30s) under a context that collects the query id
+// the driver reports, and returns once the statement runs in the warehouse.
+// The statement's error arrives on done.
+func runReportingID(t *testing.T, s Suite, conn drivers.Conn) (marker string, ids <-chan string, done <-chan error) {
+	t.Helper()
+	marker = newMarker()
+	reported := make(chan string, 8)
+	ctx := drivers.WithQueryIDFunc(t.Context(), func(id string) {
+		select {
+		case reported <- id:
+		default:
+		}
+	})
+	errc := make(chan error, 1)
+	go func() { errc <- Drain(ctx, conn, s.Sleep(sleepFor, marker)) }()
+	if err := waitRunning(t.Context(), s, marker, true, startWithin); err != nil {
+		t.Fatalf("Sleep statement: %v", err)
+	}
+	return marker, reported, errc
+}
+
+func testQueryID(t *testing.T, s Suite) {
+	conn := s.Open(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	marker := newMarker()
+	got := make(chan string, 8)
+	errc := make(chan error, 1)
+	go func() {
+		report := func(id string) {
+			select {
+			case got <- id:
+			default:
+			}
+		}
+		errc <- Drain(drivers.WithQueryIDFunc(ctx, report), conn, s.Sleep(sleepFor, marker))
+	}()
+	select {
+	case id := <-got:
+		if id == "" {
+			t.Error("the driver reported an empty query id")
+		}
+	case err := <-errc:
+		t.Fatalf("Sleep ended (%v) before reporting a query id", err)
+	case <-time.After(startWithin):
+		t.Fatalf("no query id reported within %v of starting a statement", startWithin)
+	}
+	cancel()
+	<-errc
+	if err := waitRunning(t.Context(), s, marker, false, goneWithin); err != nil {
+		t.Errorf("after cancelling: %v", err)
+	}
+}
+
+func testCancelByQueryID(t *testing.T, s Suite) {
+	conn := s.Open(t)
+	canceler := conn.(drivers.Canceler)
+	if !s.ReportsQueryID {
+		t.Fatal("the Conn implements drivers.Canceler: the driver must report query ids (Suite.ReportsQueryID)")
+	}
+	marker, ids, done := runReportingID(t, s, conn)
+	var id string
+	select {
+	case id = <-ids:
+	case <-time.After(startWithin):
+		t.Fatal("no query id reported for a running statement")
+	}
+	// Another process cancels: a context and a Conn of its own.
+	other := s.Open(t).(drivers.Canceler)
+	at := time.Now()
+	if err := other.CancelQuery(context.Background(), id); err != nil {
+		t.Fatalf("CancelQuery(%q) error = %v, want nil", id, err)
+	}
+	if err := waitRunning(t.Context(), s, marker, false, goneWithin); err != nil {
+		t.Errorf("after CancelQuery(%q): %v", id, err)
+	}
+	select {
+	case err := <-done:
+		if err == nil || err == io.EOF {
+			t.Errorf("statement cancelled by id ended with %v, want an error", err)
+		}
+	case <-time.After(cancelWithin - time.Since(at)):
+		t.Errorf("statement cancelled by id still streaming %v later", cancelWithin)
+	}
+	// Cancelling a statement that has ended is not an error.
+	if err := canceler.CancelQuery(context.Background(), id); err != nil {
+		t.Errorf("CancelQuery(%q) of an ended statement error = %v, want nil", id, err)
+	}
+	checkSeries(t, s, conn, 10)
 }
