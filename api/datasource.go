@@ -180,6 +180,9 @@ func (s *Server) applyDataSource(b dataSourceBody, ds *store.DataSource) error {
 	if err := s.types.ValidateOptions(ds.Type, ds.Options); err != nil {
 		return badRequest("invalid options: %s", err.Error())
 	}
+	if _, err := ds.MaxConcurrentQueries(); err != nil {
+		return badRequest("invalid options: %s", err.Error())
+	}
 	return nil
 }
 

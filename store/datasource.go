@@ -127,3 +127,25 @@ func (s *Store) DeleteDataSource(ctx context.Context, id int64) error {
 	}
 	return nil
 }
+
+// ConcurrencyOption is the data source option that caps how many of its
+// statements run at once across all workers. Drivers ignore it.
+const ConcurrencyOption = "max_concurrent_queries"
+
+// MaxConcurrentQueries returns ds's ConcurrencyOption, or 0 when it is not
+// set. A value that is not an integer from 1 to 1000 is an error saying so.
+func (ds DataSource) MaxConcurrentQueries() (int, error) {
+	var opts map[string]json.RawMessage
+	if err := json.Unmarshal(ds.Options, &opts); err != nil {
+		return 0, errors.New("options must be a JSON object")
+	}
+	raw, ok := opts[ConcurrencyOption]
+	if !ok || string(raw) == "null" {
+		return 0, nil
+	}
+	var n int
+	if err := json.Unmarshal(raw, &n); err != nil || n < 1 || n > 1000 {
+		return 0, fmt.Errorf("option %q: must be an integer from 1 to 1000, not %s", ConcurrencyOption, raw)
+	}
+	return n, nil
+}

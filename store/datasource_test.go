@@ -177,3 +177,26 @@ func TestDataSourceOptionsSealed(t *testing.T) {
 		t.Errorf("DataSources() after tampering error = nil, want an unseal error")
 	}
 }
+
+func TestMaxConcurrentQueries(t *testing.T) {
+	for _, tc := range []struct {
+		options string
+		want    int
+		err     bool
+	}{
+		{`{}`, 0, false},
+		{`{"max_concurrent_queries": null}`, 0, false},
+		{`{"max_concurrent_queries": 2}`, 2, false},
+		{`{"max_concurrent_queries": 1000}`, 1000, false},
+		{`{"max_concurrent_queries": 0}`, 0, true},
+		{`{"max_concurrent_queries": 1001}`, 0, true},
+		{`{"max_concurrent_queries": 2.5}`, 0, true},
+		{`{"max_concurrent_queries": "2"}`, 0, true},
+		{`[]`, 0, true},
+	} {
+		got, err := store.DataSource{Options: json.RawMessage(tc.options)}.MaxConcurrentQueries()
+		if got != tc.want || (err != nil) != tc.err {
+			t.Errorf("MaxConcurrentQueries(%s) = %d, %v; want %d, error %v", tc.options, got, err, tc.want, tc.err)
+		}
+	}
+}

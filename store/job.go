@@ -68,17 +68,21 @@ type Job struct {
 	StartedAt       *time.Time
 	FinishedAt      *time.Time
 	HeartbeatAt     *time.Time
+	// WarehouseQueryID is the warehouse's own id of the statement the job
+	// runs or ran last, "" until the driver reports one.
+	WarehouseQueryID string
 }
 
 const jobColumns = `id, kind, status, data_source_id, query_id, query_hash, query_text, user_id, error,
-	query_result_id, attempts, cancel_requested, created_at, updated_at, started_at, finished_at, heartbeat_at`
+	query_result_id, attempts, cancel_requested, created_at, updated_at, started_at, finished_at, heartbeat_at,
+	warehouse_query_id`
 
 // scanJob scans a row of jobColumns followed by extra columns into extra.
 func scanJob(row pgx.Row, extra ...any) (Job, error) {
 	var j Job
 	dest := []any{&j.ID, &j.Kind, &j.Status, &j.DataSourceID, &j.QueryID, &j.QueryHash, &j.QueryText,
 		&j.UserID, &j.Error, &j.QueryResultID, &j.Attempts, &j.CancelRequested, &j.CreatedAt, &j.UpdatedAt,
-		&j.StartedAt, &j.FinishedAt, &j.HeartbeatAt}
+		&j.StartedAt, &j.FinishedAt, &j.HeartbeatAt, &j.WarehouseQueryID}
 	err := row.Scan(append(dest, extra...)...)
 	return j, err
 }
@@ -383,4 +387,18 @@ func (s *Store) jobs(ctx context.Context, op, sql string, args ...any) ([]Job, e
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	return jobs, nil
+}
+
+// SetWarehouseQueryID records the warehouse's id of the statement started
+// job id runs. A job not started gives ErrConflict; missing ErrNotFound.
+func (s *Store) SetWarehouseQueryID(ctx context.Context, id, queryID string) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE jobs SET warehouse_query_id = $2 WHERE id = $1 AND status = 2`, id, queryID)
+	if err != nil {
+		return fmt.Errorf("set warehouse query id of job %q: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		_, err := s.guardFailed(ctx, "set warehouse query id", id)
+		return err
+	}
+	return nil
 }

@@ -568,3 +568,22 @@ func TestPendingAndStaleJobs(t *testing.T) {
 		t.Errorf("PendingJobs(30s, 10) after a requeue error = %v, diff (-want +got):\n%s", err, diff)
 	}
 }
+
+func TestSetWarehouseQueryID(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	j := f.startedJob(t, "")
+	if err := f.s.SetWarehouseQueryID(ctx, j.ID, "01b2-query"); err != nil {
+		t.Fatalf("SetWarehouseQueryID(started job) error = %v, want nil", err)
+	}
+	if got := f.job(t, j.ID).WarehouseQueryID; got != "01b2-query" {
+		t.Errorf("Job(%s).WarehouseQueryID = %q, want 01b2-query", j.ID, got)
+	}
+	if err := f.s.SetWarehouseQueryID(ctx, f.newJob(t, "").ID, "x"); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("SetWarehouseQueryID(pending job) error = %v, want ErrConflict", err)
+	}
+	if err := f.s.SetWarehouseQueryID(ctx, "missing", "x"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("SetWarehouseQueryID(missing) error = %v, want ErrNotFound", err)
+	}
+}

@@ -26,6 +26,7 @@ type queryHandler struct {
 	store   *store.Store
 	storage *cache.Storage
 	conns   *conns
+	slots   *slots
 	running *running
 	limits  Limits
 	log     *slog.Logger
@@ -42,16 +43,46 @@ func (h *queryHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	log := h.log.With("job_id", p.JobID)
 
-	job, err := h.store.ClaimJob(ctx, p.JobID)
+	job, err := h.store.Job(ctx, p.JobID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		log.Warn("job to run does not exist; dropping its task")
 		return nil
-	case errors.Is(err, store.ErrConflict):
+	case err != nil:
+		return fmt.Errorf("load job %s: %w", p.JobID, err)
+	case job.Status != store.JobPending:
 		// Done (or cancelled while pending), or running under another
 		// delivery of the same job.
 		log.Debug("job not pending; skipping", "status", int(job.Status))
 		return nil
+	}
+	ds, err := h.store.DataSource(ctx, job.DataSourceID)
+	if err != nil {
+		return h.retryOrFail(ctx, log, job.ID, fmt.Errorf("data source %d: %w", job.DataSourceID, err))
+	}
+	d, err := h.conns.registry.Driver(ds.Type)
+	if err != nil {
+		return h.fail(ctx, log, job.ID, err.Error())
+	}
+	ok, err := h.slots.acquire(ctx, ds.ID, job.ID, concurrencyLimit(ds, d))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errNoSlot // wait in Redis, not in a worker slot
+	}
+	defer func() {
+		bg, done := background(ctx)
+		defer done()
+		if err := h.slots.release(bg, ds.ID, job.ID); err != nil {
+			log.Warn("release data source slot; its lease will lapse", "error", err)
+		}
+	}()
+
+	job, err = h.store.ClaimJob(ctx, p.JobID)
+	switch {
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrConflict):
+		return nil // deleted, cancelled or claimed since it was loaded
 	case err != nil:
 		return fmt.Errorf("claim job %s: %w", p.JobID, err)
 	}
@@ -60,13 +91,16 @@ func (h *queryHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	h.running.add(job.ID, cancel)
+	h.running.add(job.ID, ds.ID, cancel)
 	defer h.running.remove(job.ID)
 	runCtx, cancelTimeout := context.WithTimeoutCause(runCtx, h.limits.QueryTimeout, errQueryTimeout)
 	defer cancelTimeout()
 
 	started := time.Now()
-	res, err := h.execute(runCtx, job)
+	runCtx = drivers.WithJobID(drivers.WithQueryIDFunc(runCtx, func(queryID string) {
+		h.recordQueryID(ctx, log, job.ID, queryID)
+	}), job.ID)
+	res, err := h.execute(runCtx, job, ds)
 	elapsed := time.Since(started)
 	if err == nil {
 		res.Runtime = elapsed.Seconds()
@@ -108,7 +142,7 @@ func (h *queryHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return ctx.Err()
 	case errors.As(err, &qerr):
 		return h.fail(ctx, log, job.ID, qerr.Message)
-	case errors.As(err, &oerr), errors.Is(err, drivers.ErrUnknownType), errors.Is(err, store.ErrNotFound):
+	case errors.As(err, &oerr):
 		return h.fail(ctx, log, job.ID, err.Error())
 	default:
 		return h.retryOrFail(ctx, log, job.ID, err)
@@ -117,13 +151,9 @@ func (h *queryHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 
 var errQueryTimeout = errors.New("query timeout")
 
-// execute runs job's SQL and writes its rows to result files. It returns the
-// result to record, without ID and runtime.
-func (h *queryHandler) execute(ctx context.Context, job store.Job) (store.QueryResult, error) {
-	ds, err := h.store.DataSource(ctx, job.DataSourceID)
-	if err != nil {
-		return store.QueryResult{}, fmt.Errorf("data source %d: %w", job.DataSourceID, err)
-	}
+// execute runs job's SQL on ds and writes its rows to result files. It
+// returns the result to record, without ID and runtime.
+func (h *queryHandler) execute(ctx context.Context, job store.Job, ds store.DataSource) (store.QueryResult, error) {
 	conn, err := h.conns.get(ctx, ds)
 	if err != nil {
 		return store.QueryResult{}, err
@@ -212,6 +242,16 @@ func (h *queryHandler) finishCancelled(ctx context.Context, log *slog.Logger, jo
 	}
 	log.Info("query cancelled")
 	return nil
+}
+
+// recordQueryID records the warehouse's id of the statement job runs, so a
+// cancel can reach it from any process. Failing to record it costs only that.
+func (h *queryHandler) recordQueryID(ctx context.Context, log *slog.Logger, jobID, queryID string) {
+	bg, done := background(ctx)
+	defer done()
+	if err := h.store.SetWarehouseQueryID(bg, jobID, queryID); err != nil {
+		log.Warn("record warehouse query id", "warehouse_query_id", queryID, "error", err)
+	}
 }
 
 func (h *queryHandler) discard(ctx context.Context, log *slog.Logger, key string) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/queryd/queryd/drivers"
 	"github.com/queryd/queryd/store"
 )
 
@@ -27,6 +28,7 @@ type reconciler struct {
 	store     *store.Store
 	client    *Client
 	inspector *asynq.Inspector
+	conns     *conns
 	cfg       ReconcileConfig
 	log       *slog.Logger
 }
@@ -100,9 +102,11 @@ func (r *reconciler) ensureQueued(ctx context.Context, j store.Job) error {
 	return nil
 }
 
-// recover ends or re-runs started job j whose worker died.
+// recover ends or re-runs started job j whose worker died. Its statement
+// may still run in the warehouse: it is cancelled there first.
 func (r *reconciler) recover(ctx context.Context, j store.Job) error {
 	log := r.log.With("job_id", j.ID)
+	r.stopInWarehouse(ctx, log, j)
 	switch {
 	case j.CancelRequested:
 		if err := r.store.FinishCancelled(ctx, j.ID); err != nil && !errors.Is(err, store.ErrConflict) {
@@ -131,4 +135,32 @@ func (r *reconciler) recover(ctx context.Context, j store.Job) error {
 		log.Warn("worker died running job; re-enqueued", "attempts", j.Attempts)
 	}
 	return nil
+}
+
+// stopInWarehouse cancels j's statement by the warehouse's query id, where
+// the job recorded one and the driver can cancel by id. It is best effort:
+// the warehouse's own timeouts remain the backstop.
+func (r *reconciler) stopInWarehouse(ctx context.Context, log *slog.Logger, j store.Job) {
+	if j.WarehouseQueryID == "" {
+		return
+	}
+	ds, err := r.store.DataSource(ctx, j.DataSourceID)
+	if err != nil {
+		log.Warn("cancel orphaned statement: load data source", "error", err)
+		return
+	}
+	conn, err := r.conns.get(ctx, ds)
+	if err != nil {
+		log.Warn("cancel orphaned statement: open data source", "error", err)
+		return
+	}
+	c, ok := conn.(drivers.Canceler)
+	if !ok {
+		return
+	}
+	if err := c.CancelQuery(ctx, j.WarehouseQueryID); err != nil {
+		log.Warn("cancel orphaned statement", "warehouse_query_id", j.WarehouseQueryID, "error", err)
+		return
+	}
+	log.Info("cancelled orphaned statement in the warehouse", "warehouse_query_id", j.WarehouseQueryID)
 }

@@ -14,16 +14,21 @@ var errCancelledByUser = errors.New("cancelled by user")
 // arriving by notification or heartbeat can stop them.
 type running struct {
 	mu   sync.Mutex
-	jobs map[string]context.CancelCauseFunc
+	jobs map[string]runningJob
+}
+
+type runningJob struct {
+	dataSourceID int64
+	cancel       context.CancelCauseFunc
 }
 
 func newRunning() *running {
-	return &running{jobs: make(map[string]context.CancelCauseFunc)}
+	return &running{jobs: make(map[string]runningJob)}
 }
 
-func (r *running) add(id string, cancel context.CancelCauseFunc) {
+func (r *running) add(id string, dataSourceID int64, cancel context.CancelCauseFunc) {
 	r.mu.Lock()
-	r.jobs[id] = cancel
+	r.jobs[id] = runningJob{dataSourceID: dataSourceID, cancel: cancel}
 	r.mu.Unlock()
 }
 
@@ -36,19 +41,20 @@ func (r *running) remove(id string) {
 // cancel stops job id if it runs here.
 func (r *running) cancel(id string) {
 	r.mu.Lock()
-	cancel := r.jobs[id]
+	j, ok := r.jobs[id]
 	r.mu.Unlock()
-	if cancel != nil {
-		cancel(errCancelledByUser)
+	if ok {
+		j.cancel(errCancelledByUser)
 	}
 }
 
-func (r *running) ids() []string {
+// held maps the running jobs to their data sources.
+func (r *running) held() map[string]int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	ids := make([]string, 0, len(r.jobs))
-	for id := range r.jobs {
-		ids = append(ids, id)
+	held := make(map[string]int64, len(r.jobs))
+	for id, j := range r.jobs {
+		held[id] = j.dataSourceID
 	}
-	return ids
+	return held
 }

@@ -2,8 +2,11 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -44,9 +47,13 @@ func New(cfg Config, rdb redis.UniversalClient, st *store.Store, storage *cache.
 		DelayedTaskCheckInterval: time.Second,
 		ShutdownTimeout:          cfg.ShutdownTimeout,
 		RetryDelayFunc:           retryDelay,
-		Logger:                   asynqLogger{log.With("component", "asynq")},
-		LogLevel:                 asynq.WarnLevel,
+		// Waiting for a data source's slot is not a failure: it does not
+		// use up the task's retries.
+		IsFailure: func(err error) bool { return !errors.Is(err, errNoSlot) },
+		Logger:    asynqLogger{log.With("component", "asynq")},
+		LogLevel:  asynq.WarnLevel,
 	})
+	conns := newConns(registry)
 	return &Worker{
 		cfg:    cfg,
 		store:  st,
@@ -54,7 +61,8 @@ func New(cfg Config, rdb redis.UniversalClient, st *store.Store, storage *cache.
 		handler: &queryHandler{
 			store:   st,
 			storage: storage,
-			conns:   newConns(registry),
+			conns:   conns,
+			slots:   &slots{rdb: rdb, lease: cfg.Reconcile.StaleAfter},
 			running: newRunning(),
 			limits:  cfg.Limits,
 			log:     log,
@@ -63,6 +71,7 @@ func New(cfg Config, rdb redis.UniversalClient, st *store.Store, storage *cache.
 			store:     st,
 			client:    NewClient(rdb, cfg.Limits),
 			inspector: asynq.NewInspectorFromRedisClient(rdb),
+			conns:     conns,
 			cfg:       cfg.Reconcile,
 			log:       log,
 		},
@@ -71,8 +80,12 @@ func New(cfg Config, rdb redis.UniversalClient, st *store.Store, storage *cache.
 }
 
 // retryDelay backs off 2, 4, 8 … seconds, capped at a minute: connection
-// failures are worth a quick second try.
-func retryDelay(n int, _ error, _ *asynq.Task) time.Duration {
+// failures are worth a quick second try. A task waiting for a data source's
+// slot tries again soon.
+func retryDelay(n int, err error, _ *asynq.Task) time.Duration {
+	if errors.Is(err, errNoSlot) {
+		return noSlotDelay
+	}
 	d := time.Duration(1<<min(n+1, 6)) * time.Second
 	return min(d, time.Minute)
 }
@@ -130,11 +143,14 @@ func (w *Worker) watchCancels(ctx context.Context) {
 		case <-t.C:
 		case <-beat:
 		}
-		ids := w.handler.running.ids()
-		if len(ids) == 0 {
+		held := w.handler.running.held()
+		if len(held) == 0 {
 			continue
 		}
-		cancelled, err := w.store.Heartbeat(ctx, ids)
+		if err := w.handler.slots.renew(ctx, held); err != nil && ctx.Err() == nil {
+			w.log.Error("renew data source slots", "error", err)
+		}
+		cancelled, err := w.store.Heartbeat(ctx, slices.Collect(maps.Keys(held)))
 		if err != nil {
 			if ctx.Err() == nil {
 				w.log.Error("heartbeat running jobs", "error", err)

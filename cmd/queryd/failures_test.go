@@ -39,6 +39,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown query", "POST", "/api/queries/424242/results", `{}`, 404, "query 424242 not found"},
 		{"data source with unknown type", "POST", "/api/data_sources", map[string]any{"name": "x", "type": "oracle", "options": map[string]any{}}, 400, `unknown data source type "oracle"`},
 		{"data source with bad option", "POST", "/api/data_sources", map[string]any{"name": "x", "type": "pg", "options": map[string]any{"dbname": "d", "user": "u", "port": 70000}}, 400, `"port"`},
+		{"bad concurrency limit", "POST", "/api/data_sources", map[string]any{"name": "x", "type": "pg", "options": map[string]any{"dbname": "d", "user": "u", "max_concurrent_queries": 0}}, 400, `option "max_concurrent_queries": must be an integer from 1 to 1000, not 0`},
 		{"duplicate data source", "POST", "/api/data_sources", map[string]any{"name": "test-pg", "type": "pg", "options": pgOptions(t)}, 400, "Data source with the name test-pg already exists."},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
