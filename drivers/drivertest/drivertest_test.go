@@ -208,3 +208,96 @@ func TestFakeConnClosed(t *testing.T) {
 		t.Errorf(`Query("rows 1") after Close = %v, want %v`, err, errFakeClosed)
 	}
 }
+
+// TestFakeQueryIDs checks the ids statements report and cancelling by them.
+func TestFakeQueryIDs(t *testing.T) {
+	f := NewFake()
+	conn, err := f.Open(t.Context(), nil)
+	if err != nil {
+		t.Fatalf("Open(nil) error = %v", err)
+	}
+	defer conn.Close()
+	canceler := conn.(drivers.Canceler)
+
+	var ids []string
+	ctx := drivers.WithQueryIDFunc(t.Context(), func(id string) { ids = append(ids, id) })
+	for _, sql := range []string{"rows 2", "fail boom", "empty", "sleep 1ms"} {
+		Drain(ctx, conn, sql)
+	}
+	if diff := cmp.Diff([]string{"fake-1", "fake-2", "fake-3"}, ids); diff != "" {
+		t.Errorf("query ids of rows, fail, empty, sleep mismatch (-want +got):\n%s", diff)
+	}
+
+	// Cancelling by id stops that statement only, whichever Conn cancels.
+	rows, err := conn.Query(ctx, "rows 100 -- by-id")
+	if err != nil {
+		t.Fatalf(`Query("rows 100") error = %v`, err)
+	}
+	defer rows.Close()
+	other, err := f.Open(t.Context(), nil)
+	if err != nil {
+		t.Fatalf("Open(nil) error = %v", err)
+	}
+	defer other.Close()
+	if err := other.(drivers.Canceler).CancelQuery(t.Context(), "fake-4"); err != nil {
+		t.Errorf(`CancelQuery("fake-4") error = %v, want nil`, err)
+	}
+	if f.Running("by-id") {
+		t.Errorf(`Running("by-id") after CancelQuery = true, want false`)
+	}
+	const wantMsg = "canceling statement due to user request"
+	var qe *drivers.QueryError
+	if err := rows.Next(make([]any, len(fakeRowsCols))); !errors.As(err, &qe) || qe.Message != wantMsg {
+		t.Errorf("Next() after CancelQuery = %v, want a *drivers.QueryError %q", err, wantMsg)
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- Drain(t.Context(), conn, "sleep 1m -- sleeping") }()
+	for !f.Running("sleeping") {
+		time.Sleep(time.Millisecond)
+	}
+	if err := canceler.CancelQuery(t.Context(), "fake-5"); err != nil {
+		t.Errorf(`CancelQuery("fake-5") error = %v, want nil`, err)
+	}
+	if err := <-errc; !errors.As(err, &qe) || qe.Message != wantMsg {
+		t.Errorf(`"sleep 1m" cancelled by id = %v, want a *drivers.QueryError %q`, err, wantMsg)
+	}
+
+	for _, id := range []string{"fake-1", "fake-5", "fake-999"} {
+		if err := canceler.CancelQuery(t.Context(), id); err != nil {
+			t.Errorf("CancelQuery(%q) of no running statement error = %v, want nil", id, err)
+		}
+	}
+	for _, id := range []string{"", "fake-", "fake-x", "4"} {
+		if err := canceler.CancelQuery(t.Context(), id); err == nil {
+			t.Errorf("CancelQuery(%q) error = nil, want an error", id)
+		}
+	}
+	if _, got, err := readAll(t, f, "rows 3"); err != nil || len(got) != 3 {
+		t.Errorf(`"rows 3" after the cancels = %d rows, %v; want 3 rows`, len(got), err)
+	}
+}
+
+func TestFakeSchema(t *testing.T) {
+	conn, err := NewFake().Open(t.Context(), nil)
+	if err != nil {
+		t.Fatalf("Open(nil) error = %v", err)
+	}
+	in := conn.(drivers.Inspector)
+	got, err := in.Schema(t.Context())
+	if err != nil {
+		t.Fatalf("Schema() error = %v", err)
+	}
+	want := []drivers.Table{{Schema: "main", Name: "numbers", Columns: []drivers.TableColumn{
+		{Name: "n", Type: "INT64"}, {Name: "label", Type: "STRING"}, {Name: "score", Type: "FLOAT64"},
+		{Name: "ok", Type: "BOOL"}, {Name: "day", Type: "DATE"}, {Name: "at", Type: "TIMESTAMP"},
+		{Name: "amount", Type: "NUMERIC"},
+	}}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Schema() mismatch (-want +got):\n%s", diff)
+	}
+	conn.Close()
+	if _, err := in.Schema(t.Context()); !errors.Is(err, errFakeClosed) {
+		t.Errorf("Schema() after Close = %v, want %v", err, errFakeClosed)
+	}
+}

@@ -37,31 +37,34 @@ import (
 // end, fail, are closed, or its ctx is done; Next then returns an error
 // wrapping ctx's error. Query arguments are ignored.
 //
+// Every statement that starts running ("rows", "sleep", "types", "empty")
+// reports the query id "fake-<n>" (drivers.ReportQueryID), n counting from 1
+// per Fake. CancelQuery on any Conn of the same Fake stops the running
+// statement with that id: its Query or Next returns
+// *drivers.QueryError{Message: "canceling statement due to user request"}.
+//
 // Open accepts any JSON object; option "fail_open": true makes Open fail with
 // a plain error, as a refused connection would. A Fake and its Conns are safe
-// for concurrent use; the Conns also implement drivers.Pinger.
+// for concurrent use; the Conns also implement drivers.Pinger,
+// drivers.Canceler and drivers.Inspector, whose Schema is FakeSchemaTable.
 type Fake struct {
 	executions atomic.Int64
 
 	mu      sync.Mutex
-	running map[int64]runningStatement
+	running map[int64]*fakeStatement
 	nextID  int64
 }
 
-// runningStatement is a statement that has started and not yet finished.
-type runningStatement struct {
-	ctx  context.Context
-	text string
-}
-
 var (
-	_ drivers.Driver = (*Fake)(nil)
-	_ drivers.Pinger = (*fakeConn)(nil)
+	_ drivers.Driver    = (*Fake)(nil)
+	_ drivers.Pinger    = (*fakeConn)(nil)
+	_ drivers.Canceler  = (*fakeConn)(nil)
+	_ drivers.Inspector = (*fakeConn)(nil)
 )
 
 // NewFake returns a Fake with no statements run.
 func NewFake() *Fake {
-	return &Fake{running: make(map[int64]runningStatement)}
+	return &Fake{running: make(map[int64]*fakeStatement)}
 }
 
 // errFailOpen is what Open returns for {"fail_open": true}.
@@ -109,24 +112,69 @@ func (f *Fake) Running(marker string) bool {
 	return false
 }
 
-// start registers sql as running until the returned stop is called or ctx
-// is done, whichever is first. stop is safe to call more than once.
-func (f *Fake) start(ctx context.Context, sql string) (stop func()) {
+// fakeStatement is a statement that has started: it is in Fake.running until
+// stop is called, its caller's ctx is done or it is cancelled by id.
+type fakeStatement struct {
+	ctx    context.Context // the caller's ctx, also done when cancelled by id
+	cancel context.CancelCauseFunc
+	text   string
+	stop   func() // safe to call more than once
+}
+
+// errFakeCancelledByID is the cause of a statement's ctx when CancelQuery
+// stopped it.
+var errFakeCancelledByID = errors.New("drivertest: cancelled by query id")
+
+// start registers sql as running, reports its query id and returns it.
+func (f *Fake) start(ctx context.Context, sql string) *fakeStatement {
+	sctx, cancel := context.WithCancelCause(ctx)
+	st := &fakeStatement{ctx: sctx, cancel: cancel, text: sql}
 	f.mu.Lock()
 	f.nextID++
 	id := f.nextID
-	f.running[id] = runningStatement{ctx: ctx, text: sql}
+	f.running[id] = st
 	f.mu.Unlock()
 	remove := func() {
 		f.mu.Lock()
 		delete(f.running, id)
 		f.mu.Unlock()
 	}
-	unwatch := context.AfterFunc(ctx, remove)
-	return func() {
+	unwatch := context.AfterFunc(sctx, remove)
+	st.stop = func() {
 		unwatch()
 		remove()
+		cancel(nil)
 	}
+	drivers.ReportQueryID(ctx, fakeQueryIDPrefix+strconv.FormatInt(id, 10))
+	return st
+}
+
+// interrupted is the error of a statement whose ctx is done: a
+// *drivers.QueryError when CancelQuery stopped it, otherwise an error
+// wrapping the caller's ctx error, described by what.
+func (st *fakeStatement) interrupted(what string) error {
+	if errors.Is(context.Cause(st.ctx), errFakeCancelledByID) {
+		return &drivers.QueryError{Message: "canceling statement due to user request", Err: errFakeCancelledByID}
+	}
+	return fmt.Errorf("drivertest: %s: %w", what, st.ctx.Err())
+}
+
+// fakeQueryIDPrefix starts every query id the Fake reports.
+const fakeQueryIDPrefix = "fake-"
+
+// cancelQuery stops the running statement with query id, if any.
+func (f *Fake) cancelQuery(id string) error {
+	n, err := strconv.ParseInt(strings.TrimPrefix(id, fakeQueryIDPrefix), 10, 64)
+	if err != nil || !strings.HasPrefix(id, fakeQueryIDPrefix) {
+		return fmt.Errorf("drivertest: malformed query id %q", id)
+	}
+	f.mu.Lock()
+	st := f.running[n]
+	f.mu.Unlock()
+	if st != nil {
+		st.cancel(errFakeCancelledByID)
+	}
+	return nil
 }
 
 // Columns of the fake's statements.
@@ -159,6 +207,16 @@ var (
 	}
 )
 
+// FakeSchemaTable returns the one table a Fake's Schema reports: main.numbers,
+// with the columns of "rows N" typed as their DatabaseType.
+func FakeSchemaTable() drivers.Table {
+	t := drivers.Table{Schema: "main", Name: "numbers", Columns: make([]drivers.TableColumn, len(fakeRowsCols))}
+	for i, c := range fakeRowsCols {
+		t.Columns[i] = drivers.TableColumn{Name: c.Name, Type: c.DatabaseType}
+	}
+	return t
+}
+
 // fakeTypesRow returns the first row of "types"; each call returns fresh values.
 func fakeTypesRow() []any {
 	return []any{
@@ -189,6 +247,7 @@ func fakeRow(dest []any, n int64) {
 
 // FakeSuite returns the Suite that runs the conformance tests against f.
 func FakeSuite(f *Fake) Suite {
+	schema := FakeSchemaTable()
 	return Suite{
 		Open: func(t testing.TB) drivers.Conn {
 			t.Helper()
@@ -211,8 +270,10 @@ func FakeSuite(f *Fake) Suite {
 		Running: func(_ context.Context, marker string) (bool, error) {
 			return f.Running(marker), nil
 		},
-		Bad:        "selec 1",
-		BadMessage: `syntax error at or near "selec"`,
+		Bad:            "selec 1",
+		BadMessage:     `syntax error at or near "selec"`,
+		SchemaTable:    &schema,
+		ReportsQueryID: true,
 	}
 }
 
@@ -250,7 +311,7 @@ func (c *fakeConn) Query(ctx context.Context, sql string, _ ...any) (drivers.Row
 		if err != nil || n < 0 {
 			return nil, syntaxError(words[1])
 		}
-		return c.rows(ctx, sql, fakeRowsCols, func(dest []any, i int64) bool {
+		return c.rows(c.f.start(ctx, sql), fakeRowsCols, func(dest []any, i int64) bool {
 			if i > n {
 				return false
 			}
@@ -262,18 +323,17 @@ func (c *fakeConn) Query(ctx context.Context, sql string, _ ...any) (drivers.Row
 		if err != nil {
 			return nil, syntaxError(words[1])
 		}
-		stop := c.f.start(ctx, sql)
+		st := c.f.start(ctx, sql)
 		t := time.NewTimer(d)
 		defer t.Stop()
 		select {
-		case <-ctx.Done():
-			stop()
-			return nil, fmt.Errorf("drivertest: sleep interrupted: %w", ctx.Err())
+		case <-st.ctx.Done():
+			st.stop()
+			return nil, st.interrupted("sleep interrupted")
 		case <-t.C:
 		}
-		stop()
 		slept := words[1]
-		return c.rows(ctx, sql, fakeSleepCols, func(dest []any, i int64) bool {
+		return c.rows(st, fakeSleepCols, func(dest []any, i int64) bool {
 			dest[0] = slept
 			return i == 1
 		}), nil
@@ -281,7 +341,7 @@ func (c *fakeConn) Query(ctx context.Context, sql string, _ ...any) (drivers.Row
 		msg := strings.TrimSpace(text)[len(words[0]):]
 		return nil, &drivers.QueryError{Message: strings.TrimSpace(msg)}
 	case verb == "types" && len(words) == 1:
-		return c.rows(ctx, sql, fakeTypesCols, func(dest []any, i int64) bool {
+		return c.rows(c.f.start(ctx, sql), fakeTypesCols, func(dest []any, i int64) bool {
 			switch i {
 			case 1:
 				copy(dest, fakeTypesRow())
@@ -293,15 +353,40 @@ func (c *fakeConn) Query(ctx context.Context, sql string, _ ...any) (drivers.Row
 			return true
 		}), nil
 	case verb == "empty" && len(words) == 1:
-		return c.rows(ctx, sql, fakeEmptyCols, func([]any, int64) bool { return false }), nil
+		return c.rows(c.f.start(ctx, sql), fakeEmptyCols, func([]any, int64) bool { return false }), nil
 	default:
 		return nil, syntaxError(words[0])
 	}
 }
 
-// rows returns Rows that call row with 1, 2, … until it reports false.
-func (c *fakeConn) rows(ctx context.Context, sql string, cols []drivers.Column, row func(dest []any, i int64) bool) *fakeRows {
-	return &fakeRows{ctx: ctx, cols: slices.Clone(cols), row: row, stop: c.f.start(ctx, sql)}
+// rows returns the Rows of st, which call row with 1, 2, … until it reports
+// false.
+func (c *fakeConn) rows(st *fakeStatement, cols []drivers.Column, row func(dest []any, i int64) bool) *fakeRows {
+	return &fakeRows{st: st, cols: slices.Clone(cols), row: row}
+}
+
+// CancelQuery stops the running statement of c's Fake whose query id is id
+// (see Fake). An id of no running statement is not an error; an id the Fake
+// never reports is.
+func (c *fakeConn) CancelQuery(ctx context.Context, id string) error {
+	if c.closed.Load() {
+		return errFakeClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("drivertest: cancel query: %w", err)
+	}
+	return c.f.cancelQuery(id)
+}
+
+// Schema returns FakeSchemaTable alone.
+func (c *fakeConn) Schema(ctx context.Context) ([]drivers.Table, error) {
+	if c.closed.Load() {
+		return nil, errFakeClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("drivertest: schema: %w", err)
+	}
+	return []drivers.Table{FakeSchemaTable()}, nil
 }
 
 // Ping reports whether c is open; it returns ctx's error when ctx is done.
@@ -324,10 +409,9 @@ func (c *fakeConn) Close() error {
 
 // fakeRows streams the rows of one fake statement.
 type fakeRows struct {
-	ctx  context.Context
+	st   *fakeStatement
 	cols []drivers.Column
 	row  func(dest []any, i int64) bool
-	stop func()
 	i    int64
 	err  error // set once the statement is over; returned by every later Next
 }
@@ -343,8 +427,8 @@ func (r *fakeRows) Next(dest []any) error {
 	if len(dest) != len(r.cols) {
 		return fmt.Errorf("drivertest: Next: dest has %d values, want %d", len(dest), len(r.cols))
 	}
-	if err := r.ctx.Err(); err != nil {
-		return r.finish(fmt.Errorf("drivertest: query cancelled: %w", err))
+	if r.st.ctx.Err() != nil {
+		return r.finish(r.st.interrupted("query cancelled"))
 	}
 	r.i++
 	if !r.row(dest, r.i) {
@@ -363,6 +447,6 @@ func (r *fakeRows) Close() error {
 // finish ends the statement and makes err the result of every later Next.
 func (r *fakeRows) finish(err error) error {
 	r.err = err
-	r.stop()
+	r.st.stop()
 	return err
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -289,5 +290,108 @@ func TestSessionStateDoesNotLeak(t *testing.T) {
 	rows.Close()
 	if got := backendPID(t, conn); got != pid {
 		t.Errorf("backend PID = %d, then %d: the connection was replaced, not reset", pid, got)
+	}
+}
+
+// runWithID starts sql on conn and returns the query id it reports and a
+// channel for its outcome (Drain's error).
+func runWithID(t *testing.T, conn drivers.Conn, sql string) (id string, done <-chan error) {
+	t.Helper()
+	ids := make(chan string, 1)
+	ctx := drivers.WithQueryIDFunc(t.Context(), func(id string) { ids <- id })
+	errc := make(chan error, 1)
+	go func() { errc <- drivertest.Drain(ctx, conn, sql) }()
+	select {
+	case id = <-ids:
+	case err := <-errc:
+		t.Fatalf("Query(%q) ended (%v) without reporting a query id", sql, err)
+	case <-time.After(5 * time.Second):
+		t.Fatalf("Query(%q) reported no query id within 5s", sql)
+	}
+	return id, errc
+}
+
+// waitActive waits until a statement containing marker runs.
+func waitActive(t *testing.T, a *activity, marker string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		running, err := a.running(t.Context(), marker)
+		if err != nil {
+			t.Fatalf("watching pg_stat_activity: %v", err)
+		}
+		if running {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("statement %q not running after 5s", marker)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestCancelQueryStaleID checks that the id of a statement that has ended
+// does not cancel a later statement on the same backend.
+func TestCancelQueryStaleID(t *testing.T) {
+	a := newActivity(t)
+	conn := openTest(t, func(o *Options) { o.MaxConnections = 1 })
+	other := openTest(t, nil).(drivers.Canceler)
+
+	staleID, done := runWithID(t, conn, "SELECT 1")
+	if err := <-done; err != io.EOF {
+		t.Fatalf("SELECT 1 = %v, want success", err)
+	}
+	id, done := runWithID(t, conn, "SELECT pg_sleep(1) /* stale_id_test */")
+	waitActive(t, a, "stale_id_test")
+	stalePID, _ := parseQueryID(staleID)
+	if pid, _ := parseQueryID(id); pid != stalePID || id == staleID {
+		t.Fatalf("query ids %q then %q: want the same backend and different ids", staleID, id)
+	}
+	if err := other.CancelQuery(t.Context(), staleID); err != nil {
+		t.Errorf("CancelQuery(stale id %q) error = %v, want nil", staleID, err)
+	}
+	if err := <-done; err != io.EOF {
+		t.Errorf("pg_sleep(1) after CancelQuery of the previous statement's id = %v, want success", err)
+	}
+}
+
+// TestCancelQueryBusyPool checks that CancelQuery on a Conn whose every
+// connection is busy does not wait for them.
+func TestCancelQueryBusyPool(t *testing.T) {
+	a := newActivity(t)
+	conn := openTest(t, func(o *Options) { o.MaxConnections = 1 })
+	id, done := runWithID(t, conn, "SELECT pg_sleep(30) /* busy_pool_test */")
+	waitActive(t, a, "busy_pool_test")
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := conn.(drivers.Canceler).CancelQuery(ctx, id); err != nil {
+		t.Fatalf("CancelQuery(%q) on the busy Conn error = %v, want nil", id, err)
+	}
+	var qe *drivers.QueryError
+	select {
+	case err := <-done:
+		if !errors.As(err, &qe) || qe.Code != "57014" {
+			t.Errorf("pg_sleep(30) cancelled by id = %v (%T), want a *drivers.QueryError with code 57014", err, err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("pg_sleep(30) still running 5s after CancelQuery")
+	}
+	t.Logf("CancelQuery on a busy pool: statement failed %v after the call", time.Since(start))
+	checkUsable(t, conn)
+}
+
+func TestCancelQueryIDs(t *testing.T) {
+	c := openTest(t, nil).(drivers.Canceler)
+	for _, id := range []string{"", "nonsense", "12:x", "fake-1"} {
+		if err := c.CancelQuery(t.Context(), id); err == nil {
+			t.Errorf("CancelQuery(%q) error = nil, want an error", id)
+		}
+	}
+	// PID 1 is never a backend; an ended statement is not an error.
+	for _, id := range []string{"1:0123456789abcdef", newQueryID(uint32(os.Getpid()))} {
+		if err := c.CancelQuery(t.Context(), id); err != nil {
+			t.Errorf("CancelQuery(%q) of no running statement error = %v, want nil", id, err)
+		}
 	}
 }

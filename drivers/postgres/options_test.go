@@ -49,7 +49,7 @@ func TestParseOptions(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := parseOptions([]byte(tc.config))
+			got, err := New().parseOptions([]byte(tc.config))
 			if tc.wantField == "" {
 				if err != nil {
 					t.Fatalf("parseOptions(%s) error = %v, want nil", tc.config, err)
@@ -71,6 +71,89 @@ func TestParseOptions(t *testing.T) {
 				t.Errorf("Open(%s) error = %v, want an *OptionsError for field %q", tc.config, err, tc.wantField)
 			}
 		})
+	}
+}
+
+func TestParseOptionsRedshift(t *testing.T) {
+	tests := []struct {
+		name   string
+		config string
+		want   Options
+	}{
+		{
+			name:   "defaults",
+			config: `{"user": "u", "dbname": "d"}`,
+			want:   Options{Host: "127.0.0.1", Port: 5439, User: "u", DBName: "d", SSLMode: "require", MaxConnections: 5},
+		},
+		{
+			name:   "port and sslmode given",
+			config: `{"host": "h", "user": "u", "dbname": "d", "port": 5432, "sslmode": "disable"}`,
+			want:   Options{Host: "h", Port: 5432, User: "u", DBName: "d", SSLMode: "disable", MaxConnections: 5},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := NewRedshift().parseOptions([]byte(tc.config))
+			if err != nil {
+				t.Fatalf("Redshift parseOptions(%s) error = %v, want nil", tc.config, err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("Redshift parseOptions(%s) mismatch (-want +got):\n%s", tc.config, diff)
+			}
+		})
+	}
+	var oe *drivers.OptionsError
+	if err := NewRedshift().ValidateOptions([]byte(`{"dbname": "d"}`)); !errors.As(err, &oe) || oe.Field != "user" {
+		t.Errorf(`Redshift ValidateOptions({"dbname": "d"}) = %v, want an *OptionsError for field "user"`, err)
+	}
+}
+
+func TestDialect(t *testing.T) {
+	for name, d := range map[string]*Driver{"pg": New(), "redshift": NewRedshift()} {
+		got := drivers.DialectOf(d)
+		want := drivers.Dialect{
+			QuoteOpen: `"`, QuoteClose: `"`, DefaultConcurrency: 5,
+			StatementTimeout: "option statement_timeout (seconds), sent as the statement_timeout runtime parameter",
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("DialectOf(%s driver) mismatch (-want +got):\n%s", name, diff)
+		}
+		if got, want := got.QuoteIdentifier(`a"b`), `"a""b"`; got != want {
+			t.Errorf(`DialectOf(%s driver).QuoteIdentifier("a\"b") = %s, want %s`, name, got, want)
+		}
+	}
+}
+
+func TestLegacyActivity(t *testing.T) {
+	tests := map[string]bool{
+		"15.20 (Debian 15.20-0+deb12u1)": false,
+		"10.5":                           false,
+		"9.2.24":                         false,
+		"9.1.9":                          true,
+		"8.0.2":                          true, // Redshift
+		"":                               false,
+		"unknown":                        false,
+	}
+	for version, want := range tests {
+		if got := legacyActivity(version); got != want {
+			t.Errorf("legacyActivity(%q) = %t, want %t", version, got, want)
+		}
+	}
+}
+
+func TestParseQueryID(t *testing.T) {
+	id := newQueryID(4242)
+	if pid, ok := parseQueryID(id); !ok || pid != 4242 {
+		t.Errorf("parseQueryID(newQueryID(4242) = %q) = %d, %t; want 4242, true", id, pid, ok)
+	}
+	if other := newQueryID(4242); other == id {
+		t.Errorf("newQueryID(4242) twice = %q both times, want different ids", id)
+	}
+	for _, bad := range []string{"", "4242", "4242:", "x:0123456789abcdef", "0:0123456789abcdef", "-1:0123456789abcdef",
+		"4242:0123456789ABCDEF", "4242:0123456789abcde", "4242:0123456789abcdef0", "4242:*/ DROP TABLE x; /*", "99999999999:0123456789abcdef"} {
+		if pid, ok := parseQueryID(bad); ok {
+			t.Errorf("parseQueryID(%q) = %d, true; want false", bad, pid)
+		}
 	}
 }
 

@@ -1,4 +1,5 @@
-// Package postgres is the PostgreSQL driver (Redash types "pg" and
+// Package postgres is the PostgreSQL driver (Redash type "pg") and, with
+// Redshift's defaults and schema query, the Redshift driver (Redash type
 // "redshift"), built on pgx v5 and its pool.
 //
 // Each Conn holds a pool of up to Options.MaxConnections connections.
@@ -19,6 +20,12 @@
 // Connections are reused. Settings a statement changes (SET, SET ROLE,
 // search_path) are reset with RESET ALL before the connection serves the next
 // statement; temporary tables stay with their connection.
+//
+// Each statement's query id (drivers.ReportQueryID) is "<pid>:<tag>": the
+// backend's process id and a tag unique to the statement, which Query puts in
+// a comment in front of the statement's text ("/* queryd <pid>:<tag> */ ")
+// so that CancelQuery, from any process, cancels that statement and never a
+// later one on the same backend or on a backend that reused the pid.
 package postgres
 
 import (
@@ -40,29 +47,54 @@ import (
 	"github.com/queryd/queryd/drivers"
 )
 
-// Driver is the PostgreSQL driver; main registers it as "pg" and "redshift".
-// It implements drivers.Driver and drivers.Configurer, and its Conns
-// implement drivers.Pinger.
-type Driver struct{}
+// Driver is the PostgreSQL driver (New), which main registers as "pg", or
+// the Redshift driver (NewRedshift), registered as "redshift". It implements
+// drivers.Driver, drivers.Configurer and drivers.Dialecter, and its Conns
+// implement drivers.Pinger, drivers.Canceler and drivers.Inspector.
+type Driver struct {
+	// redshift selects Redshift's option defaults (port 5439, sslmode
+	// require) and a schema query on information_schema alone.
+	redshift bool
+}
 
 var (
 	_ drivers.Driver     = (*Driver)(nil)
 	_ drivers.Configurer = (*Driver)(nil)
+	_ drivers.Dialecter  = (*Driver)(nil)
 	_ drivers.Pinger     = (*conn)(nil)
+	_ drivers.Canceler   = (*conn)(nil)
+	_ drivers.Inspector  = (*conn)(nil)
 )
 
 // New returns the PostgreSQL driver.
 func New() *Driver { return &Driver{} }
 
-// Options are a PostgreSQL data source's options, under Redash's names.
-// Unknown keys are ignored.
+// NewRedshift returns the Redshift driver: the PostgreSQL driver with port
+// 5439 and sslmode "require" as defaults, and a Schema that reads
+// information_schema only.
+func NewRedshift() *Driver { return &Driver{redshift: true} }
+
+// Dialect is ANSI quoting and LIMIT, with the statement_timeout option sent
+// as the statement_timeout runtime parameter, for PostgreSQL and Redshift
+// alike.
+func (d *Driver) Dialect() drivers.Dialect {
+	return drivers.Dialect{
+		QuoteOpen:          `"`,
+		QuoteClose:         `"`,
+		StatementTimeout:   "option statement_timeout (seconds), sent as the statement_timeout runtime parameter",
+		DefaultConcurrency: 5,
+	}
+}
+
+// Options are a PostgreSQL or Redshift data source's options, under Redash's
+// names. Unknown keys are ignored.
 type Options struct {
 	Host             string `json:"host"`              // default "127.0.0.1"
-	Port             int    `json:"port"`              // default 5432; 1..65535
+	Port             int    `json:"port"`              // default 5432 (Redshift 5439); 1..65535
 	User             string `json:"user"`              // required
 	Password         string `json:"password"`          // secret
 	DBName           string `json:"dbname"`            // required
-	SSLMode          string `json:"sslmode"`           // disable|allow|prefer|require|verify-ca|verify-full; default prefer
+	SSLMode          string `json:"sslmode"`           // disable|allow|prefer|require|verify-ca|verify-full; default prefer (Redshift require)
 	StatementTimeout int    `json:"statement_timeout"` // seconds, 0 = the server's default; sent as the statement_timeout runtime parameter
 	MaxConnections   int    `json:"max_connections"`   // pool size, default 5, 1..100
 }
@@ -72,6 +104,8 @@ const (
 	defaultHost           = "127.0.0.1"
 	defaultPort           = 5432
 	defaultSSLMode        = "prefer"
+	redshiftPort          = 5439
+	redshiftSSLMode       = "require"
 	defaultMaxConnections = 5
 	maxMaxConnections     = 100
 	// maxStatementTimeout is the largest statement_timeout PostgreSQL
@@ -90,7 +124,7 @@ var sslModes = []string{"disable", "allow", "prefer", "require", "verify-ca", "v
 // ValidateOptions returns an *drivers.OptionsError naming the first bad
 // field of config, or nil.
 func (d *Driver) ValidateOptions(config json.RawMessage) error {
-	_, err := parseOptions(config)
+	_, err := d.parseOptions(config)
 	return err
 }
 
@@ -101,7 +135,7 @@ func (d *Driver) SecretOptions() []string { return []string{"password"} }
 // not connect: the first Query or Ping does, and reports connection errors.
 // It returns an *drivers.OptionsError when config is invalid.
 func (d *Driver) Open(ctx context.Context, config json.RawMessage) (drivers.Conn, error) {
-	o, err := parseOptions(config)
+	o, err := d.parseOptions(config)
 	if err != nil {
 		return nil, err
 	}
@@ -113,11 +147,21 @@ func (d *Driver) Open(ctx context.Context, config json.RawMessage) (drivers.Conn
 	if err != nil {
 		return nil, newConnectError(o, err)
 	}
-	return &conn{pool: pool, opts: o}, nil
+	return &conn{pool: pool, opts: o, redshift: d.redshift}, nil
 }
 
-// parseOptions decodes config, fills in defaults and checks every field.
-func parseOptions(config json.RawMessage) (Options, error) {
+// parseOptions decodes config, fills in d's defaults and checks every field.
+func (d *Driver) parseOptions(config json.RawMessage) (Options, error) {
+	if d.redshift {
+		return parseOptions(config, Options{Port: redshiftPort, SSLMode: redshiftSSLMode})
+	}
+	return parseOptions(config, Options{Port: defaultPort, SSLMode: defaultSSLMode})
+}
+
+// parseOptions decodes config, fills in defaults (the Port and SSLMode of
+// defaults; the host and pool size default alike for both drivers) and
+// checks every field.
+func parseOptions(config json.RawMessage, defaults Options) (Options, error) {
 	var o Options
 	if err := json.Unmarshal(config, &o); err != nil {
 		var te *json.UnmarshalTypeError
@@ -133,10 +177,10 @@ func parseOptions(config json.RawMessage) (Options, error) {
 		o.Host = defaultHost
 	}
 	if o.Port == 0 {
-		o.Port = defaultPort
+		o.Port = defaults.Port
 	}
 	if o.SSLMode == "" {
-		o.SSLMode = defaultSSLMode
+		o.SSLMode = defaults.SSLMode
 	}
 	if o.MaxConnections == 0 {
 		o.MaxConnections = defaultMaxConnections

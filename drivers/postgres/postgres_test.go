@@ -83,15 +83,22 @@ func redactURL(raw string) string {
 	return u.Redacted()
 }
 
-// openTest opens a Conn on the test database with the options edit makes,
-// closed when tb ends.
+// openTest opens a Conn of the PostgreSQL driver on the test database with
+// the options edit makes, closed when tb ends.
 func openTest(tb testing.TB, edit func(*Options)) drivers.Conn {
+	tb.Helper()
+	return openTestDriver(tb, New(), edit)
+}
+
+// openTestDriver is openTest with driver d (New or NewRedshift). The test
+// options name the port and sslmode, so the Redshift defaults do not apply.
+func openTestDriver(tb testing.TB, d *Driver, edit func(*Options)) drivers.Conn {
 	tb.Helper()
 	o := testOptions(tb)
 	if edit != nil {
 		edit(&o)
 	}
-	conn, err := New().Open(context.Background(), mustJSON(tb, o))
+	conn, err := d.Open(context.Background(), mustJSON(tb, o))
 	if err != nil {
 		tb.Fatalf("Open(test database) error = %v, want nil", err)
 	}
@@ -137,12 +144,28 @@ func (a *activity) running(ctx context.Context, marker string) (bool, error) {
 }
 
 func TestConformance(t *testing.T) {
+	drivertest.Run(t, conformanceSuite(t, New()))
+}
+
+// TestConformanceRedshift runs the suite with the Redshift driver, whose
+// dialect (information_schema for Schema) PostgreSQL accepts too.
+func TestConformanceRedshift(t *testing.T) {
+	drivertest.Run(t, conformanceSuite(t, NewRedshift()))
+}
+
+// conformanceSuite is the drivertest Suite for d on the test database. It
+// creates the SchemaTable in a schema of t's own.
+func conformanceSuite(t *testing.T, d *Driver) drivertest.Suite {
 	a := newActivity(t)
-	drivertest.Run(t, drivertest.Suite{
+	setup := openTest(t, nil)
+	schema := createSchema(t, setup)
+	exec(t, setup, `CREATE TABLE `+schema+`.numbers (n bigint NOT NULL, label character varying(20),
+		score double precision, ok boolean, day date, at timestamp with time zone, amount numeric(12,2), note text)`)
+	return drivertest.Suite{
 		// One connection per pool, so ConnUsableAfterCancel reuses the very
 		// connection whose statement was cancelled.
 		Open: func(tb testing.TB) drivers.Conn {
-			return openTest(tb, func(o *Options) { o.MaxConnections = 1 })
+			return openTestDriver(tb, d, func(o *Options) { o.MaxConnections = 1 })
 		},
 		Types: `SELECT * FROM (VALUES
 			(42::int8, 2.5::float8, 12345678901234567890.123456789::numeric, true, 'héllo'::text,
@@ -184,5 +207,16 @@ func TestConformance(t *testing.T) {
 		Running:    a.running,
 		Bad:        "SELEC 1",
 		BadMessage: `syntax error at or near "SELEC"`,
-	})
+		SchemaTable: &drivers.Table{Schema: schema, Name: "numbers", Columns: []drivers.TableColumn{
+			{Name: "n", Type: "bigint"},
+			{Name: "label", Type: "character varying(20)"},
+			{Name: "score", Type: "double precision"},
+			{Name: "ok", Type: "boolean"},
+			{Name: "day", Type: "date"},
+			{Name: "at", Type: "timestamp with time zone"},
+			{Name: "amount", Type: "numeric(12,2)"},
+			{Name: "note", Type: "text"},
+		}},
+		ReportsQueryID: true,
+	}
 }
