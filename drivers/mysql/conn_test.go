@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"strings"
 	"testing"
@@ -316,3 +317,198 @@ func checkUsable(t *testing.T, conn drivers.Conn) {
 
 // mysqlConn names the package's conn type where a variable shadows it.
 type mysqlConn = conn
+
+// queryWithID runs sql on conn, reads every row, and returns the query id
+// Query reported.
+func queryWithID(t *testing.T, conn drivers.Conn, sql string) string {
+	t.Helper()
+	var ids []string
+	ctx := drivers.WithQueryIDFunc(t.Context(), func(id string) { ids = append(ids, id) })
+	if err := drivertest.Drain(ctx, conn, sql); err != io.EOF {
+		t.Fatalf("Query(%q) and Next = %v, want io.EOF", sql, err)
+	}
+	if len(ids) != 1 {
+		t.Fatalf("Query(%q) reported query ids %q, want exactly one", sql, ids)
+	}
+	return ids[0]
+}
+
+// TestQueryID checks the query id: the connection's id, and a start by the
+// server's clock that moves on from one statement to the next.
+func TestQueryID(t *testing.T) {
+	conn := openTest(t, func(o *Options) { o.MaxConnections = 1 })
+	connID := connectionID(t, conn)
+
+	first := queryWithID(t, conn, "SELECT 1")
+	time.Sleep(10 * time.Millisecond)
+	second := queryWithID(t, conn, "SELECT 2")
+	_, row := queryOne(t, conn, "SELECT "+serverClock)
+	serverNow := row[0].(int64)
+
+	var starts []int64
+	for _, id := range []string{first, second} {
+		gotConn, start, err := parseQueryID(id)
+		if err != nil {
+			t.Fatalf("parseQueryID(%q) error = %v", id, err)
+		}
+		if gotConn != connID {
+			t.Errorf("query id %q names connection %d, want %d (CONNECTION_ID())", id, gotConn, connID)
+		}
+		if d := time.Duration(serverNow-start) * time.Microsecond; d < 0 || d > startSlack {
+			t.Errorf("query id %q has a start %v before the server's clock afterwards, want between 0 and %v", id, d, startSlack)
+		}
+		starts = append(starts, start)
+	}
+	if starts[1]-starts[0] < (10 * time.Millisecond).Microseconds() {
+		t.Errorf("query ids %q then %q 10ms later: starts %d apart, want at least 10000µs", first, second, starts[1]-starts[0])
+	}
+}
+
+func TestParseQueryID(t *testing.T) {
+	tests := []struct {
+		id          string
+		conn, start int64
+		wantErr     bool
+	}{
+		{id: "42:1795366643320121", conn: 42, start: 1795366643320121},
+		{id: "", wantErr: true},
+		{id: "42", wantErr: true},
+		{id: "42:", wantErr: true},
+		{id: ":1795366643320121", wantErr: true},
+		{id: "0:1795366643320121", wantErr: true},
+		{id: "-1:1795366643320121", wantErr: true},
+		{id: "42:1:2", wantErr: true},
+		{id: "42; DROP TABLE x:1", wantErr: true},
+	}
+	for _, tc := range tests {
+		conn, start, err := parseQueryID(tc.id)
+		if (err != nil) != tc.wantErr || conn != tc.conn || start != tc.start {
+			t.Errorf("parseQueryID(%q) = %d, %d, %v; want %d, %d, error %t", tc.id, conn, start, err, tc.conn, tc.start, tc.wantErr)
+		}
+	}
+}
+
+// TestCancelQueryNothingRunning checks that CancelQuery of a statement that
+// has ended, or of a connection that is gone, does nothing and is no
+// error, and that a malformed id is an error.
+func TestCancelQueryNothingRunning(t *testing.T) {
+	conn := openTest(t, func(o *Options) { o.MaxConnections = 1 })
+	ended := queryWithID(t, conn, "SELECT 1")
+	canceler := conn.(drivers.Canceler)
+	for _, id := range []string{ended, formatQueryID(math.MaxInt32, 1795366643320121)} {
+		if err := canceler.CancelQuery(t.Context(), id); err != nil {
+			t.Errorf("CancelQuery(%q) error = %v, want nil", id, err)
+		}
+	}
+	if err := canceler.CancelQuery(t.Context(), "not an id"); err == nil {
+		t.Errorf("CancelQuery(%q) error = nil, want an error", "not an id")
+	}
+	checkUsable(t, conn)
+}
+
+// TestCancelQueryStaleID checks that the id of a statement that has ended
+// does not kill a later statement on the same connection, and that the
+// later statement's own id does.
+func TestCancelQueryStaleID(t *testing.T) {
+	conn := openTest(t, func(o *Options) { o.MaxConnections = 1 })
+	p := newProcesslist(t)
+	canceler := openTest(t, nil).(drivers.Canceler) // as from another process
+	stale := queryWithID(t, conn, "SELECT 1")
+	time.Sleep(startSlack + 200*time.Millisecond)
+
+	const marker = "stale_id_sleep"
+	sql := "SELECT SLEEP(30) /* " + marker + " */"
+	ids := make(chan string, 1)
+	done := make(chan error, 1)
+	ctx := drivers.WithQueryIDFunc(t.Context(), func(id string) { ids <- id })
+	go func() { done <- drivertest.Drain(ctx, conn, sql) }()
+	current := <-ids
+	waitFor(t, p, marker, true)
+	if staleConn, _, _ := parseQueryID(stale); !strings.HasPrefix(current, fmt.Sprint(staleConn)+":") {
+		t.Fatalf("query ids %q and %q name different connections, want the same (max_connections 1)", stale, current)
+	}
+
+	if err := canceler.CancelQuery(t.Context(), stale); err != nil {
+		t.Errorf("CancelQuery(%q) of an ended statement error = %v, want nil", stale, err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if got, err := p.running(t.Context(), marker); !got || err != nil {
+		t.Errorf("a later statement on the connection running after CancelQuery(%q) of an ended one = %t, %v; want true, nil", stale, got, err)
+	}
+
+	at := time.Now()
+	if err := canceler.CancelQuery(t.Context(), current); err != nil {
+		t.Errorf("CancelQuery(%q) error = %v, want nil", current, err)
+	}
+	select {
+	case err := <-done:
+		t.Logf("statement cancelled by id ended %v after CancelQuery returned", time.Since(at))
+		var qe *drivers.QueryError
+		if !errors.As(err, &qe) || qe.Code != "1317" {
+			t.Errorf("statement cancelled by id error = %v (%T), want a *drivers.QueryError with code 1317 (interrupted)", err, err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatalf("statement still running 2s after CancelQuery(%q)", current)
+	}
+	waitFor(t, p, marker, false)
+	if after := connectionID(t, conn); fmt.Sprint(after) != current[:strings.Index(current, ":")] {
+		t.Errorf("connection after CancelQuery = %d, want the same as query id %q (KILL QUERY keeps it)", after, current)
+	}
+}
+
+// waitFor waits up to 5s for p to report a statement containing marker as
+// running (want true) or not.
+func waitFor(t *testing.T, p *processlist, marker string, want bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err := p.running(t.Context(), marker)
+		if err != nil {
+			t.Fatalf("processlist: %v", err)
+		}
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("statement %q running = %t for 5s, want %t", marker, got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestCancelQuerySlowReport checks that when reporting the query id takes
+// longer than startSlack, Query reports a fresher id, by which the
+// statement can be cancelled.
+func TestCancelQuerySlowReport(t *testing.T) {
+	conn := openTest(t, func(o *Options) { o.MaxConnections = 1 })
+	p := newProcesslist(t)
+	const marker = "slow_report_sleep"
+	sql := "SELECT SLEEP(30) /* " + marker + " */"
+	ids := make(chan string, 4)
+	ctx := drivers.WithQueryIDFunc(t.Context(), func(id string) {
+		if len(ids) == 0 {
+			time.Sleep(startSlack + 500*time.Millisecond) // the job store is slow
+		}
+		ids <- id
+	})
+	done := make(chan error, 1)
+	go func() { done <- drivertest.Drain(ctx, conn, sql) }()
+	waitFor(t, p, marker, true)
+	if n := len(ids); n != 2 {
+		t.Fatalf("Query reported %d query ids after a slow report, want 2", n)
+	}
+	<-ids
+	latest := <-ids
+	if err := openTest(t, nil).(drivers.Canceler).CancelQuery(t.Context(), latest); err != nil {
+		t.Errorf("CancelQuery(%q) error = %v, want nil", latest, err)
+	}
+	select {
+	case err := <-done:
+		var qe *drivers.QueryError
+		if !errors.As(err, &qe) || qe.Code != "1317" {
+			t.Errorf("statement cancelled by id error = %v (%T), want a *drivers.QueryError with code 1317 (interrupted)", err, err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatalf("statement still running 2s after CancelQuery(%q)", latest)
+	}
+}

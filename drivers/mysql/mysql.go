@@ -10,6 +10,13 @@
 // KILL fail or not take effect within a second or two, the connection is
 // closed and dropped instead. A Query holds exactly one SQL statement.
 //
+// Before sending a statement, Query reports its query id
+// (drivers.ReportQueryID): "<connection id>:<start>", the start being the
+// server's clock in Unix microseconds as the connection estimates it. Any
+// process can stop the statement with CancelQuery, which kills the
+// connection's running statement only when it started within a second of
+// that time (see CancelQuery for what this cannot rule out).
+//
 // Values follow the drivers package comment, with these MySQL choices:
 // TINYINT, SMALLINT, MEDIUMINT, INT, BIGINT, YEAR and BIT are int64 (an
 // unsigned BIGINT or BIT(64) above math.MaxInt64 is a drivers.Decimal instead,
@@ -36,6 +43,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"slices"
 	"strconv"
@@ -48,14 +56,18 @@ import (
 )
 
 // Driver is the MySQL/MariaDB driver; main registers it as "mysql". It
-// implements drivers.Driver and drivers.Configurer, and its Conns implement
-// drivers.Pinger.
+// implements drivers.Driver, drivers.Configurer and drivers.Dialecter, and
+// its Conns implement drivers.Pinger, drivers.Canceler and
+// drivers.Inspector.
 type Driver struct{}
 
 var (
 	_ drivers.Driver     = (*Driver)(nil)
 	_ drivers.Configurer = (*Driver)(nil)
+	_ drivers.Dialecter  = (*Driver)(nil)
 	_ drivers.Pinger     = (*conn)(nil)
+	_ drivers.Canceler   = (*conn)(nil)
+	_ drivers.Inspector  = (*conn)(nil)
 )
 
 // New returns the MySQL/MariaDB driver.
@@ -95,6 +107,10 @@ const (
 	connectTimeout = 10 * time.Second
 	// idleTimeout closes pooled connections unused for this long.
 	idleTimeout = 30 * time.Minute
+	// maxLifetime replaces pooled connections this old, so that the server
+	// clock reading a connection takes at connect (for query ids) never
+	// drifts far.
+	maxLifetime = time.Hour
 )
 
 // sslModes maps ssl_mode to go-sql-driver/mysql's tls setting.
@@ -115,6 +131,18 @@ func (d *Driver) ValidateOptions(config json.RawMessage) error {
 // SecretOptions names the option keys whose values must never be shown.
 func (d *Driver) SecretOptions() []string { return []string{"passwd"} }
 
+// Dialect describes MySQL's SQL: LIMIT, backquoted identifiers, and the
+// statement timeout as a session variable.
+func (d *Driver) Dialect() drivers.Dialect {
+	return drivers.Dialect{
+		QuoteOpen:  "`",
+		QuoteClose: "`",
+		StatementTimeout: "statement_timeout (seconds) sets the session's max_statement_time on MariaDB " +
+			"(every statement) or max_execution_time on MySQL (read-only SELECTs only)",
+		DefaultConcurrency: 5,
+	}
+}
+
 // Open validates config and returns a Conn holding a connection pool. It does
 // not connect: the first Query or Ping does, and reports connection errors.
 // It returns an *drivers.OptionsError when config is invalid.
@@ -132,6 +160,7 @@ func (d *Driver) Open(ctx context.Context, config json.RawMessage) (drivers.Conn
 	db.SetMaxOpenConns(o.MaxConnections)
 	db.SetMaxIdleConns(o.MaxConnections)
 	db.SetConnMaxIdleTime(idleTimeout)
+	db.SetConnMaxLifetime(maxLifetime)
 	// The killer pool sends KILL QUERY; it is separate so that a cancel
 	// never waits for a connection of a full main pool.
 	killer := sql.OpenDB(&connector{inner: inner})
@@ -257,12 +286,22 @@ func dial(ctx context.Context, network, addr string) (net.Conn, error) {
 }
 
 // serverConn is a client connection that knows its server-side connection
-// id and its network connection. It forwards every interface database/sql
-// uses to the library's connection.
+// id, its server's flavour and clock, and its network connection. It
+// forwards every interface database/sql uses to the library's connection.
 type serverConn struct {
 	libConn
-	id      int64
-	netConn net.Conn // closing it fails whatever the connection is doing
+	id       int64
+	mariaDB  bool     // the server is MariaDB, not MySQL
+	netConn  net.Conn // closing it fails whatever the connection is doing
+	clockAt  time.Time
+	serverAt int64 // the server's clock at clockAt, Unix microseconds
+}
+
+// serverNow estimates the server's clock now, in Unix microseconds: the
+// reading taken at connect plus the local monotonic time since, so a step
+// of the local wall clock does not move it.
+func (s *serverConn) serverNow() int64 {
+	return s.serverAt + time.Since(s.clockAt).Microseconds()
 }
 
 // libConn is what go-sql-driver/mysql's connections implement.
@@ -299,14 +338,18 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 		dc.Close()
 		return nil, fmt.Errorf("mysql: client connection %T lacks the interfaces database/sql needs, or was not dialled by dial", dc)
 	}
-	id, version, err := identify(ctx, lc)
+	before := time.Now()
+	id, version, serverAt, err := identify(ctx, lc)
 	if err != nil {
 		lc.Close()
 		return nil, err
 	}
+	// The server read its clock about halfway through the round trip.
+	clockAt := before.Add(time.Since(before) / 2)
+	mariaDB := strings.Contains(version, "MariaDB")
 	set := "SET time_zone = '+00:00'"
 	if c.timeout > 0 {
-		if strings.Contains(version, "MariaDB") {
+		if mariaDB {
 			set += ", max_statement_time = " + strconv.Itoa(c.timeout)
 		} else {
 			set += ", max_execution_time = " + strconv.Itoa(c.timeout*1000)
@@ -316,29 +359,48 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 		lc.Close()
 		return nil, err
 	}
-	return &serverConn{libConn: lc, id: id, netConn: nc}, nil
+	return &serverConn{libConn: lc, id: id, mariaDB: mariaDB, netConn: nc, clockAt: clockAt, serverAt: serverAt}, nil
 }
 
-// identify returns the connection's id and the server's VERSION().
-func identify(ctx context.Context, lc libConn) (int64, string, error) {
-	rs, err := lc.QueryContext(ctx, "SELECT CONNECTION_ID(), VERSION()", nil)
+// serverClock is SQL for the server's clock in Unix microseconds, whatever
+// the session's time zone.
+const serverClock = "TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6))"
+
+// identify returns the connection's id, the server's VERSION() and the
+// server's clock in Unix microseconds.
+func identify(ctx context.Context, lc libConn) (id int64, version string, clock int64, err error) {
+	rs, err := lc.QueryContext(ctx, "SELECT CONNECTION_ID(), VERSION(), "+serverClock, nil)
 	if err != nil {
-		return 0, "", err
+		return 0, "", 0, err
 	}
 	defer rs.Close()
-	vals := make([]driver.Value, 2)
+	vals := make([]driver.Value, 3)
 	if err := rs.Next(vals); err != nil {
-		return 0, "", fmt.Errorf("mysql: SELECT CONNECTION_ID(): %w", err)
+		return 0, "", 0, fmt.Errorf("mysql: SELECT CONNECTION_ID(): %w", err)
 	}
-	version, _ := vals[1].([]byte)
-	var id int64
-	switch v := vals[0].(type) {
+	if id, err = driverInt(vals[0]); err != nil {
+		return 0, "", 0, fmt.Errorf("mysql: CONNECTION_ID() = %w", err)
+	}
+	if clock, err = driverInt(vals[2]); err != nil {
+		return 0, "", 0, fmt.Errorf("mysql: UTC_TIMESTAMP(6) in microseconds = %w", err)
+	}
+	v, _ := vals[1].([]byte)
+	return id, string(v), clock, nil
+}
+
+// driverInt returns the integer the client library returned as v.
+func driverInt(v driver.Value) (int64, error) {
+	switch v := v.(type) {
 	case int64:
-		id = v
+		return v, nil
 	case uint64:
-		id = int64(v)
-	default:
-		return 0, "", fmt.Errorf("mysql: CONNECTION_ID() = %#v, want an integer", vals[0])
+		if v <= math.MaxInt64 {
+			return int64(v), nil
+		}
+	case []byte:
+		if n, err := strconv.ParseInt(string(v), 10, 64); err == nil {
+			return n, nil
+		}
 	}
-	return id, string(version), nil
+	return 0, fmt.Errorf("%#v, want an integer", v)
 }

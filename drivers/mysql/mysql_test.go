@@ -189,6 +189,15 @@ func (p *processlist) running(ctx context.Context, marker string) (bool, error) 
 
 func TestConformance(t *testing.T) {
 	p := newProcesslist(t)
+	schemaTable := createTable(t, fmt.Sprintf("drivertest_schema_%d", time.Now().UnixNano()),
+		"id INT NOT NULL, amount DECIMAL(12,2), name VARCHAR(40) NOT NULL, created DATETIME(6), mood ENUM('sad','happy')")
+	schemaTable.Columns = []drivers.TableColumn{
+		{Name: "id", Type: "int(11)"},
+		{Name: "amount", Type: "decimal(12,2)"},
+		{Name: "name", Type: "varchar(40)"},
+		{Name: "created", Type: "datetime(6)"},
+		{Name: "mood", Type: "enum('sad','happy')"},
+	}
 	drivertest.Run(t, drivertest.Suite{
 		// One connection per pool, so ConnUsableAfterCancel reuses the very
 		// connection whose statement was cancelled.
@@ -236,5 +245,27 @@ func TestConformance(t *testing.T) {
 		Running:    p.running,
 		Bad:        "SELEC 1",
 		BadMessage: "You have an error in your SQL syntax",
+		// Column types as MariaDB writes them: MySQL 8 leaves out int's
+		// display width.
+		SchemaTable:    &schemaTable,
+		ReportsQueryID: true,
 	})
+}
+
+// createTable creates table name with the given column definitions in the
+// test database, dropped when t ends, and returns it without its columns.
+func createTable(t *testing.T, name, columns string) drivers.Table {
+	t.Helper()
+	o := testOptions(t)
+	db := openDB(o)
+	t.Cleanup(func() {
+		if _, err := db.Exec("DROP TABLE IF EXISTS `" + name + "`"); err != nil {
+			t.Errorf("drop table %s: %v", name, err)
+		}
+		db.Close()
+	})
+	if _, err := db.ExecContext(t.Context(), "CREATE TABLE `"+name+"` ("+columns+")"); err != nil {
+		t.Fatalf("create table %s: %v", name, err)
+	}
+	return drivers.Table{Schema: o.DB, Name: name}
 }
