@@ -57,12 +57,14 @@ func (s *slots) acquire(ctx context.Context, dsID int64, job string, limit int) 
 	return ok == 1, nil
 }
 
-// renew extends the leases of running jobs, by data source.
+// renew extends the leases of running jobs, by data source, and the life of
+// their sets.
 func (s *slots) renew(ctx context.Context, held map[string]int64) error {
-	expires := float64(time.Now().Add(s.lease).UnixMilli())
+	expires := time.Now().Add(s.lease)
 	pipe := s.rdb.Pipeline()
 	for job, dsID := range held {
-		pipe.ZAddXX(ctx, slotsKey(dsID), redis.Z{Score: expires, Member: job})
+		pipe.ZAddXX(ctx, slotsKey(dsID), redis.Z{Score: float64(expires.UnixMilli()), Member: job})
+		pipe.PExpireAt(ctx, slotsKey(dsID), expires)
 	}
 	_, err := pipe.Exec(ctx)
 	return err

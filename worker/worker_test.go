@@ -269,3 +269,38 @@ func TestPendingJobWithArchivedTaskRunsAgain(t *testing.T) {
 	f.start(testConfig())
 	f.waitStatus(id, store.JobSucceeded)
 }
+
+func TestDeadWorkersStatementIsCancelledInWarehouse(t *testing.T) {
+	f := newFixture(t, `{}`)
+	ctx := context.Background()
+	// The dead worker's statement still runs in the warehouse.
+	conn, err := f.fake.Open(ctx, json.RawMessage(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ids := make(chan string, 1)
+	orphan := make(chan error, 1)
+	go func() {
+		orphan <- drivertest.Drain(drivers.WithQueryIDFunc(ctx, func(id string) { ids <- id }), conn, "sleep 1m -- orphan")
+	}()
+	queryID := <-ids
+
+	id := f.job("rows 1", false)
+	if _, err := f.store.ClaimJob(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.SetWarehouseQueryID(ctx, id, queryID); err != nil {
+		t.Fatal(err)
+	}
+	f.start(testConfig())
+	select {
+	case err := <-orphan:
+		if err == nil || err == io.EOF {
+			t.Errorf("orphaned statement ended with %v, want it cancelled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the dead worker's statement still runs 10s later")
+	}
+	f.waitStatus(id, store.JobSucceeded)
+}

@@ -27,7 +27,7 @@ import (
 func newRegistry() *drivers.Registry {
 	r := drivers.NewRegistry()
 	r.Register("pg", postgres.New())
-	r.Register("redshift", postgres.New())
+	r.Register("redshift", postgres.NewRedshift())
 	r.Register("mysql", mysql.New())
 	return r
 }
