@@ -16,6 +16,7 @@ import (
 	"github.com/queryd/queryd/api"
 	"github.com/queryd/queryd/cache"
 	"github.com/queryd/queryd/drivers"
+	"github.com/queryd/queryd/drivers/bigquery"
 	"github.com/queryd/queryd/drivers/mysql"
 	"github.com/queryd/queryd/drivers/postgres"
 	"github.com/queryd/queryd/store"
@@ -29,6 +30,7 @@ func newRegistry() *drivers.Registry {
 	r.Register("pg", postgres.New())
 	r.Register("redshift", postgres.NewRedshift())
 	r.Register("mysql", mysql.New())
+	r.Register("bigquery", bigquery.New())
 	return r
 }
 
