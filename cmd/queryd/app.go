@@ -17,6 +17,7 @@ import (
 	"github.com/queryd/queryd/cache"
 	"github.com/queryd/queryd/drivers"
 	"github.com/queryd/queryd/drivers/bigquery"
+	"github.com/queryd/queryd/drivers/databricks"
 	"github.com/queryd/queryd/drivers/mysql"
 	"github.com/queryd/queryd/drivers/postgres"
 	"github.com/queryd/queryd/store"
@@ -31,6 +32,7 @@ func newRegistry() *drivers.Registry {
 	r.Register("redshift", postgres.NewRedshift())
 	r.Register("mysql", mysql.New())
 	r.Register("bigquery", bigquery.New())
+	r.Register("databricks", databricks.New())
 	return r
 }
 
