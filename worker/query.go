@@ -101,19 +101,25 @@ func (h *queryHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		h.recordQueryID(ctx, log, job.ID, queryID)
 	}), job.ID)
 	res, err := h.execute(runCtx, job, ds)
-	elapsed := time.Since(started)
+	return h.record(ctx, runCtx, log, job.ID, res, time.Since(started), err)
+}
+
+// record ends job jobID as its execution turned out: succeeded with res,
+// cancelled, timed out, failed, or handed back to the queue. ctx is the
+// task's context and runCtx the execution's.
+func (h *queryHandler) record(ctx, runCtx context.Context, log *slog.Logger, jobID string, res store.QueryResult, elapsed time.Duration, err error) error {
+	bg, done := background(ctx)
+	defer done()
 	if err == nil {
 		res.Runtime = elapsed.Seconds()
-		bg, done := background(ctx)
-		defer done()
-		saved, err := h.store.CompleteJob(bg, job.ID, res)
+		saved, err := h.store.CompleteJob(bg, jobID, res)
 		if err != nil {
 			h.discard(bg, log, res.StorageKey)
 			if errors.Is(err, store.ErrConflict) {
 				// Cancelled while the last rows were written.
-				return h.finishCancelled(bg, log, job.ID)
+				return h.finishCancelled(bg, log, jobID)
 			}
-			return h.retryOrFail(ctx, log, job.ID, fmt.Errorf("record result: %w", err))
+			return h.retryOrFail(ctx, log, jobID, fmt.Errorf("record result: %w", err))
 		}
 		log.Info("query succeeded", "query_result_id", saved.ID, "rows", saved.RowCount,
 			"bytes", saved.Bytes, "duration_ms", elapsed.Milliseconds())
@@ -125,27 +131,23 @@ func (h *queryHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	var oerr *drivers.OptionsError
 	switch {
 	case errors.Is(cause, errCancelledByUser):
-		bg, done := background(ctx)
-		defer done()
-		return h.finishCancelled(bg, log, job.ID)
+		return h.finishCancelled(bg, log, jobID)
 	case errors.Is(cause, errQueryTimeout):
-		return h.fail(ctx, log, job.ID, fmt.Sprintf("Query exceeded the execution time limit of %s.", h.limits.QueryTimeout))
+		return h.fail(ctx, log, jobID, fmt.Sprintf("Query exceeded the execution time limit of %s.", h.limits.QueryTimeout))
 	case ctx.Err() != nil:
 		// The worker is shutting down or lost its lease: hand the job back so
 		// the next delivery of the task runs it again.
-		bg, done := background(ctx)
-		defer done()
-		if rerr := h.store.RequeueJob(bg, job.ID); rerr != nil && !errors.Is(rerr, store.ErrConflict) {
+		if rerr := h.store.RequeueJob(bg, jobID); rerr != nil && !errors.Is(rerr, store.ErrConflict) {
 			log.Error("requeue interrupted job", "error", rerr)
 		}
 		log.Info("query interrupted; job back to pending", "error", ctx.Err())
 		return ctx.Err()
 	case errors.As(err, &qerr):
-		return h.fail(ctx, log, job.ID, qerr.Message)
+		return h.fail(ctx, log, jobID, qerr.Message)
 	case errors.As(err, &oerr):
-		return h.fail(ctx, log, job.ID, err.Error())
+		return h.fail(ctx, log, jobID, err.Error())
 	default:
-		return h.retryOrFail(ctx, log, job.ID, err)
+		return h.retryOrFail(ctx, log, jobID, err)
 	}
 }
 
