@@ -18,6 +18,7 @@ import (
 	"github.com/queryd/queryd/drivers"
 	"github.com/queryd/queryd/drivers/bigquery"
 	"github.com/queryd/queryd/drivers/databricks"
+	"github.com/queryd/queryd/drivers/mssql"
 	"github.com/queryd/queryd/drivers/mysql"
 	"github.com/queryd/queryd/drivers/postgres"
 	"github.com/queryd/queryd/store"
@@ -33,6 +34,7 @@ func newRegistry() *drivers.Registry {
 	r.Register("mysql", mysql.New())
 	r.Register("bigquery", bigquery.New())
 	r.Register("databricks", databricks.New())
+	r.Register("mssql", mssql.New())
 	return r
 }
 
