@@ -96,8 +96,11 @@ func (c *conn) queryError(ctx context.Context, err error) error {
 }
 
 // serverMessage digs the warehouse's own message out of the library's
-// error: the innermost cause, which is the status's message.
+// error: the innermost cause, which is the status's message. When the
+// warehouse sent none (a statement cancelled from elsewhere ends so), it is
+// the library's whole message, which names the operation's state.
 func serverMessage(err error) string {
+	outer := err
 	for {
 		c, ok := err.(interface{ Cause() error })
 		if !ok || c.Cause() == nil || c.Cause() == err {
@@ -106,6 +109,9 @@ func serverMessage(err error) string {
 		err = c.Cause()
 	}
 	msg := err.Error()
+	if strings.TrimSpace(msg) == "" {
+		return strings.TrimSuffix(strings.TrimSpace(outer.Error()), ":")
+	}
 	// The library prefixes messages it wraps, "databricks: …: <message>".
 	if i := strings.Index(msg, "["); i > 0 && strings.HasPrefix(msg, "databricks:") {
 		msg = msg[i:]

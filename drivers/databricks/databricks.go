@@ -6,13 +6,25 @@
 // A Query's statement runs asynchronously in the warehouse; cancelling the
 // Query's ctx while it runs makes the client library send CancelOperation,
 // and cancelling it while rows stream, or closing the Rows early, closes
-// the rows, which sends CloseOperation. The warehouse's operation id is
-// reported through drivers.ReportQueryID as soon as the statement is
-// accepted. The Thrift API cancels an operation only by its handle, inside
-// the session that started it, so Conns do not implement drivers.Canceler.
+// the rows, which sends CloseOperation.
 //
-// The driver talks to the data source's host only: the library's telemetry
-// and feature-flag requests are refused before they leave the process, and
+// The id reported through drivers.ReportQueryID, as soon as the warehouse
+// accepts a statement, is the Thrift operation handle's GUID in its usual
+// text form ("01ef…-…"), which Databricks uses as the statement's id in
+// query history and in the SQL Statement Execution API. Conn.CancelQuery
+// (drivers.Canceler) cancels a statement by that id from any process
+// through that API: POST /api/2.0/sql/statements/<id>/cancel on the data
+// source's host, with its access token. That the API reaches statements
+// submitted over Thrift this way was tested against this package's fake
+// warehouse only, not against a real workspace.
+//
+// Conn.Schema (drivers.Inspector) reads Unity Catalog's
+// information_schema.columns of the configured catalog, or of the
+// session's default catalog when the catalog option is unset.
+//
+// The driver talks to the data source's host only, to the warehouse's HTTP
+// path and the statement cancel endpoint: the library's telemetry and
+// feature-flag requests are refused before they leave the process, and
 // CloudFetch (result downloads from cloud storage) is off.
 //
 // Values follow the drivers package comment, with these Databricks choices:
@@ -49,7 +61,7 @@ import (
 
 // Driver is the Databricks SQL driver; main registers it as "databricks". It
 // implements drivers.Driver, drivers.Configurer and drivers.Dialecter, and
-// its Conns implement drivers.Pinger.
+// its Conns implement drivers.Pinger, drivers.Inspector and drivers.Canceler.
 type Driver struct {
 	// transport, when set (by tests), carries the HTTPS requests instead of
 	// a transport trusting the system's certificate authorities.
@@ -61,6 +73,8 @@ var (
 	_ drivers.Configurer = (*Driver)(nil)
 	_ drivers.Dialecter  = (*Driver)(nil)
 	_ drivers.Pinger     = (*conn)(nil)
+	_ drivers.Inspector  = (*conn)(nil)
+	_ drivers.Canceler   = (*conn)(nil)
 )
 
 // New returns the Databricks SQL driver.
@@ -187,8 +201,10 @@ func defaultTransport() http.RoundTripper {
 }
 
 // onlyThrift passes the Thrift requests to the warehouse's HTTP path and
-// refuses every other request the library makes (telemetry, feature flags),
-// which turns those features off.
+// the Statement Execution API's cancel requests (POST
+// /api/2.0/sql/statements/<id>/cancel, sent by CancelQuery) to the same
+// host, and refuses every other request the library makes (telemetry,
+// feature flags), which turns those features off.
 type onlyThrift struct {
 	base http.RoundTripper
 	host string
@@ -201,14 +217,16 @@ type onlyThrift struct {
 var errRefused = errors.New("databricks: request outside the warehouse's HTTP path refused")
 
 func (t *onlyThrift) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Scheme != "https" || req.URL.Hostname() != t.host || req.URL.Path != t.path || req.Method != http.MethodPost {
+	thriftCall := req.URL.Path == t.path
+	if req.URL.Scheme != "https" || req.URL.Hostname() != t.host || req.Method != http.MethodPost ||
+		!thriftCall && !isCancelPath(req.URL.Path) {
 		if req.Body != nil {
 			req.Body.Close()
 		}
 		return nil, errRefused
 	}
 	resp, err := t.base.RoundTrip(req)
-	if err == nil {
+	if err == nil && thriftCall {
 		// 401 and 403 are not retried by the library; they are remembered so
 		// that the error they cause reads as a refused token.
 		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {

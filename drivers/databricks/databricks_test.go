@@ -96,8 +96,15 @@ func TestConformance(t *testing.T) {
 		Running: func(_ context.Context, marker string) (bool, error) {
 			return srv.Running(marker), nil
 		},
-		Bad:            "SELEC 1",
-		BadMessage:     "[PARSE_SYNTAX_ERROR] Syntax error at or near 'SELEC'",
+		Bad:        "SELEC 1",
+		BadMessage: "[PARSE_SYNTAX_ERROR] Syntax error at or near 'SELEC'",
+		SchemaTable: &drivers.Table{Schema: "default", Name: "events", Columns: []drivers.TableColumn{
+			{Name: "id", Type: "BIGINT"},
+			{Name: "name", Type: "STRING"},
+			{Name: "amount", Type: "DECIMAL(10,2)"},
+			{Name: "at", Type: "TIMESTAMP"},
+			{Name: "tags", Type: "ARRAY<STRING>"},
+		}},
 		ReportsQueryID: true,
 	})
 }

@@ -33,6 +33,11 @@ func TestLive(t *testing.T) {
 	if err := drivertest.Drain(t.Context(), conn, series(20_000)); err != io.EOF {
 		t.Errorf("Drain(%q) = %v, want io.EOF", series(20_000), err)
 	}
+	if tables, err := conn.(drivers.Inspector).Schema(t.Context()); err != nil {
+		t.Errorf("Schema() error = %v", err)
+	} else {
+		t.Logf("Schema() = %d tables", len(tables))
+	}
 	err = drivertest.Drain(t.Context(), conn, "SELEC 1")
 	var qe *drivers.QueryError
 	if !errors.As(err, &qe) {

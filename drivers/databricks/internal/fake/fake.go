@@ -5,9 +5,12 @@
 //
 // It implements OpenSession, ExecuteStatement, GetOperationStatus,
 // GetResultSetMetadata, FetchResults, CancelOperation, CloseOperation and
-// CloseSession. It answers OpenSession with the HiveServer2 protocol V10, so
-// the driver asks for neither direct results, Arrow nor CloudFetch, and every
-// result travels as column-based row sets, one FetchResults page at a time.
+// CloseSession, and, beside Thrift, the SQL Statement Execution API's
+// statement cancel (POST /api/2.0/sql/statements/<id>/cancel), which
+// cancels the operation whose GUID is <id>. It answers OpenSession with the
+// HiveServer2 protocol V10, so the driver asks for neither direct results,
+// Arrow nor CloudFetch, and every result travels as column-based row sets,
+// one FetchResults page at a time.
 //
 // It runs a tiny SQL subset, recognised by pattern:
 //
@@ -18,12 +21,18 @@
 //     holding them;
 //   - "SELECT fake_sleep(<seconds>) ...": runs (RUNNING_STATE) for that long,
 //     or until cancelled, then returns one row;
+//   - "SELECT table_schema, table_name, column_name, full_data_type FROM
+//     [`<catalog>`.]information_schema.columns WHERE table_schema <>
+//     'information_schema' ORDER BY table_schema, table_name,
+//     ordinal_position", exactly so: the rows of a small fixed Unity
+//     Catalog (catalogs "main", the default, and "samples");
 //   - a statement not starting with SELECT/WITH fails with Databricks'
 //     "[PARSE_SYNTAX_ERROR] Syntax error at or near '<word>'." message.
 package fake
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"fmt"
 	"io"
@@ -97,7 +106,7 @@ type Server struct {
 	token string
 
 	mu       sync.Mutex
-	sessions map[string]bool
+	sessions map[string]string // session GUID → its current catalog
 	ops      map[string]*operation
 	calls    map[string]int
 	sessionC []Session // every OpenSession, in order
@@ -136,7 +145,7 @@ type operation struct {
 func New(token string) *Server {
 	s := &Server{
 		token:    token,
-		sessions: make(map[string]bool),
+		sessions: make(map[string]string),
 		ops:      make(map[string]*operation),
 		calls:    make(map[string]int),
 	}
@@ -218,6 +227,10 @@ func (op *operation) tick(now time.Time) {
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if id, ok := cancelStatementPath(r.URL.Path); ok && r.Method == http.MethodPost {
+		s.serveCancel(w, r, id)
+		return
+	}
 	if r.Method != http.MethodPost || r.URL.Path != HTTPPath {
 		s.mu.Lock()
 		s.calls["HTTP"]++
@@ -288,7 +301,7 @@ func (s *Server) call(name string, req record) (strct, bool) {
 		sess.Catalog, sess.Schema = req.rec(1284).str(1), req.rec(1284).str(2)
 		s.sessionC = append(s.sessionC, sess)
 		id := newGUID()
-		s.sessions[string(id)] = true
+		s.sessions[string(id)] = cmp.Or(sess.Catalog, DefaultCatalog)
 		return strct{{1, success()}, {2, protocolV10}, {3, strct{{1, handleID(id)}}}}, true
 	case "CloseSession":
 		id := string(req.rec(1).rec(1).bin(1))
@@ -376,7 +389,8 @@ var (
 
 func (s *Server) execute(req record) strct {
 	session := string(req.rec(1).rec(1).bin(1))
-	if !s.sessions[session] {
+	catalog, ok := s.sessions[session]
+	if !ok {
 		return strct{{1, invalidHandle()}}
 	}
 	sql := req.str(2)
@@ -393,6 +407,15 @@ func (s *Server) execute(req record) strct {
 		from, _ := strconv.ParseInt(m[1], 10, 64)
 		to, _ := strconv.ParseInt(m[2], 10, 64)
 		op.cols, op.total = seriesColumns(from), max(to-from, 0)
+	case schemaRE.MatchString(sql):
+		if m := schemaRE.FindStringSubmatch(sql); m[1] != "" {
+			catalog = strings.ReplaceAll(m[1], "``", "`")
+		}
+		var found bool
+		if op.cols, op.total, found = schemaColumns(catalog); !found {
+			op.cols, op.state, op.sqlState = nil, stateError, "42704"
+			op.errMsg = fmt.Sprintf("[NO_SUCH_CATALOG_EXCEPTION] Catalog '%s' was not found. SQLSTATE: 42704", catalog)
+		}
 	default:
 		if m := sleepRE.FindStringSubmatch(sql); m != nil {
 			secs, _ := strconv.ParseFloat(m[1], 64)
