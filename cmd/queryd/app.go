@@ -21,6 +21,7 @@ import (
 	"github.com/queryd/queryd/drivers/mssql"
 	"github.com/queryd/queryd/drivers/mysql"
 	"github.com/queryd/queryd/drivers/postgres"
+	"github.com/queryd/queryd/drivers/snowflake"
 	"github.com/queryd/queryd/store"
 	"github.com/queryd/queryd/worker"
 )
@@ -35,6 +36,7 @@ func newRegistry() *drivers.Registry {
 	r.Register("bigquery", bigquery.New())
 	r.Register("databricks", databricks.New())
 	r.Register("mssql", mssql.New())
+	r.Register("snowflake", snowflake.New())
 	return r
 }
 
