@@ -347,7 +347,8 @@ func sfConfig(o Options) (sf.Config, error) {
 		Port:      o.Port,
 		Protocol:  o.Protocol,
 
-		Application:  "queryd",
+		Application: "queryd",
+		//lint:ignore SA1019 the only way in v2.1.0 to bound a login that Snowflake keeps retrying
 		LoginTimeout: loginTimeout,
 		// Keep configuration to what Open is given: no client config file
 		// search, no credential cache.
