@@ -173,15 +173,8 @@ var locationRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]*$`)
 // which Open gives the client. No error it returns contains the key.
 func parseOptions(config json.RawMessage) (Options, []byte, error) {
 	var o Options
-	if err := json.Unmarshal(config, &o); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			return o, nil, &drivers.OptionsError{Field: te.Field, Reason: "must be a " + jsonKind(te.Type.Kind().String())}
-		}
-		return o, nil, &drivers.OptionsError{Field: "options", Reason: "must be a JSON object"}
-	}
-	if trimmed := strings.TrimSpace(string(config)); !strings.HasPrefix(trimmed, "{") {
-		return o, nil, &drivers.OptionsError{Field: "options", Reason: "must be a JSON object"}
+	if err := drivers.DecodeOptions(config, &o); err != nil {
+		return o, nil, err
 	}
 	if o.MaxConnections == 0 {
 		o.MaxConnections = defaultMaxConnections
@@ -261,20 +254,6 @@ func decodeKey(s string) ([]byte, error) {
 		}
 	}
 	return raw, nil
-}
-
-// jsonKind names a Go kind the way a JSON user would.
-func jsonKind(kind string) string {
-	switch kind {
-	case "int", "int64", "int32":
-		return "whole number"
-	case "float64":
-		return "number"
-	case "bool", "ptr":
-		return "boolean"
-	default:
-		return kind
-	}
 }
 
 // timeout is the job timeout statement_timeout asks for, 0 for none.

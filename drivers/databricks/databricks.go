@@ -251,15 +251,8 @@ func (t *onlyThrift) refusal() string {
 // parseOptions decodes config, fills in defaults and checks every field.
 func parseOptions(config json.RawMessage) (Options, error) {
 	var o Options
-	if trimmed := strings.TrimSpace(string(config)); !strings.HasPrefix(trimmed, "{") {
-		return o, &drivers.OptionsError{Field: "options", Reason: "must be a JSON object"}
-	}
-	if err := json.Unmarshal(config, &o); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			return o, &drivers.OptionsError{Field: te.Field, Reason: "must be a " + jsonKind(te.Type.Kind().String())}
-		}
-		return o, &drivers.OptionsError{Field: "options", Reason: "must be a JSON object"}
+	if err := drivers.DecodeOptions(config, &o); err != nil {
+		return o, err
 	}
 	o.Host = strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(o.Host), "https://"), "/")
 	o.HTTPPath = strings.TrimSpace(o.HTTPPath)
@@ -299,14 +292,4 @@ func parseOptions(config json.RawMessage) (Options, error) {
 		return o, &drivers.OptionsError{Field: "max_connections", Reason: fmt.Sprintf("must be between 1 and %d", maxMaxConnections)}
 	}
 	return o, nil
-}
-
-// jsonKind names a Go kind the way a JSON user would.
-func jsonKind(kind string) string {
-	switch kind {
-	case "int", "int64", "int32":
-		return "whole number"
-	default:
-		return kind
-	}
 }

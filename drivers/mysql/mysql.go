@@ -41,7 +41,6 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -173,15 +172,8 @@ func (d *Driver) Open(ctx context.Context, config json.RawMessage) (drivers.Conn
 // parseOptions decodes config, fills in defaults and checks every field.
 func parseOptions(config json.RawMessage) (Options, error) {
 	var o Options
-	if err := json.Unmarshal(config, &o); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			return o, &drivers.OptionsError{Field: te.Field, Reason: "must be a " + jsonKind(te.Type.Kind().String())}
-		}
-		return o, &drivers.OptionsError{Field: "options", Reason: "must be a JSON object"}
-	}
-	if trimmed := strings.TrimSpace(string(config)); !strings.HasPrefix(trimmed, "{") {
-		return o, &drivers.OptionsError{Field: "options", Reason: "must be a JSON object"}
+	if err := drivers.DecodeOptions(config, &o); err != nil {
+		return o, err
 	}
 	if o.Host == "" {
 		o.Host = defaultHost
@@ -223,18 +215,6 @@ func parseOptions(config json.RawMessage) (Options, error) {
 		return o, &drivers.OptionsError{Field: "max_connections", Reason: fmt.Sprintf("must be between 1 and %d", maxMaxConnections)}
 	}
 	return o, nil
-}
-
-// jsonKind names a Go kind the way a JSON user would.
-func jsonKind(kind string) string {
-	switch kind {
-	case "int", "int64", "int32":
-		return "whole number"
-	case "string":
-		return "string"
-	default:
-		return kind
-	}
 }
 
 // addr is host:port/db, the only connection detail errors name.

@@ -31,7 +31,6 @@ package postgres
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -163,15 +162,8 @@ func (d *Driver) parseOptions(config json.RawMessage) (Options, error) {
 // checks every field.
 func parseOptions(config json.RawMessage, defaults Options) (Options, error) {
 	var o Options
-	if err := json.Unmarshal(config, &o); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			return o, &drivers.OptionsError{Field: te.Field, Reason: "must be a " + jsonKind(te.Type.Kind().String())}
-		}
-		return o, &drivers.OptionsError{Field: "options", Reason: "must be a JSON object"}
-	}
-	if trimmed := strings.TrimSpace(string(config)); !strings.HasPrefix(trimmed, "{") {
-		return o, &drivers.OptionsError{Field: "options", Reason: "must be a JSON object"}
+	if err := drivers.DecodeOptions(config, &o); err != nil {
+		return o, err
 	}
 	if o.Host == "" {
 		o.Host = defaultHost
@@ -202,18 +194,6 @@ func parseOptions(config json.RawMessage, defaults Options) (Options, error) {
 		return o, &drivers.OptionsError{Field: "max_connections", Reason: fmt.Sprintf("must be between 1 and %d", maxMaxConnections)}
 	}
 	return o, nil
-}
-
-// jsonKind names a Go kind the way a JSON user would.
-func jsonKind(kind string) string {
-	switch kind {
-	case "int", "int64", "int32":
-		return "whole number"
-	case "string":
-		return "string"
-	default:
-		return kind
-	}
 }
 
 // addr is host:port/dbname, the only connection detail errors name.

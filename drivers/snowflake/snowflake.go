@@ -168,15 +168,8 @@ func (d *Driver) Open(ctx context.Context, config json.RawMessage) (drivers.Conn
 // errors never quote a field's value.
 func parseOptions(config json.RawMessage) (Options, error) {
 	var o Options
-	if trimmed := strings.TrimSpace(string(config)); !strings.HasPrefix(trimmed, "{") {
-		return o, &drivers.OptionsError{Field: "options", Reason: "must be a JSON object"}
-	}
-	if err := json.Unmarshal(config, &o); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			return o, &drivers.OptionsError{Field: te.Field, Reason: "must be a " + jsonKind(te.Type.Kind().String())}
-		}
-		return o, &drivers.OptionsError{Field: "options", Reason: "must be a JSON object"}
+	if err := drivers.DecodeOptions(config, &o); err != nil {
+		return o, err
 	}
 	o.Account = strings.TrimSpace(o.Account)
 	o.User = strings.TrimSpace(o.User)
@@ -253,18 +246,6 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-// jsonKind names a Go kind the way a JSON user would.
-func jsonKind(kind string) string {
-	switch kind {
-	case "int", "int64", "int32":
-		return "whole number"
-	case "bool":
-		return "boolean (true or false)"
-	default:
-		return kind
-	}
 }
 
 // parsePrivateKey reads an unencrypted RSA private key in PEM, PKCS#8
