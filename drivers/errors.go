@@ -3,6 +3,7 @@ package drivers
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // ErrUnknownType is returned by Registry.Driver for a type no driver is
@@ -31,3 +32,42 @@ type OptionsError struct {
 func (e *OptionsError) Error() string {
 	return fmt.Sprintf("option %q: %s", e.Field, e.Reason)
 }
+
+// Redact returns err with every secret (empty ones are skipped) cut out of
+// its text, and out of the Message of a *QueryError it carries, which users
+// are shown. errors.Is and errors.As still see err's chain. It returns err
+// itself when no secret appears. Drivers use it as a second line of defence
+// around their client libraries' errors.
+func Redact(err error, secrets ...string) error {
+	if err == nil {
+		return nil
+	}
+	clean := func(s string) string {
+		for _, secret := range secrets {
+			if secret != "" {
+				s = strings.ReplaceAll(s, secret, "[redacted]")
+			}
+		}
+		return s
+	}
+	msg := clean(err.Error())
+	var qe *QueryError
+	hasQE := errors.As(err, &qe)
+	if msg == err.Error() && (!hasQE || clean(qe.Message) == qe.Message) {
+		return err
+	}
+	r := &redactedError{msg: msg, err: err}
+	if hasQE {
+		return &QueryError{Message: clean(qe.Message), Code: qe.Code, Err: r}
+	}
+	return r
+}
+
+// redactedError is an error whose text had secrets cut out.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }

@@ -41,3 +41,22 @@ func TestDecodeOptions(t *testing.T) {
 		}
 	}
 }
+
+func TestRedact(t *testing.T) {
+	base := errors.New("dial: password=s3cret refused")
+	if got := Redact(nil, "s3cret"); got != nil {
+		t.Errorf("Redact(nil) = %v, want nil", got)
+	}
+	if got := Redact(base, "other", ""); got != base {
+		t.Errorf("Redact(err without secrets) = %v, want err itself", got)
+	}
+	got := Redact(base, "s3cret")
+	if got.Error() != "dial: password=[redacted] refused" || !errors.Is(got, base) {
+		t.Errorf("Redact(err) = %q (Is base: %v), want the secret cut out and the chain kept", got, errors.Is(got, base))
+	}
+	qe := &QueryError{Message: "login failed for s3cret", Code: "28000", Err: base}
+	var out *QueryError
+	if err := Redact(qe, "s3cret"); !errors.As(err, &out) || out.Message != "login failed for [redacted]" || out.Code != "28000" {
+		t.Errorf("Redact(QueryError) = %v (as %+v), want its Message cut too, code kept", err, out)
+	}
+}

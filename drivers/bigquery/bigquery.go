@@ -261,15 +261,6 @@ func (o Options) timeout() time.Duration {
 	return time.Duration(o.StatementTimeout) * time.Second
 }
 
-// redactedError is err with the key cut out of its text.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
-
 // redact returns err unchanged unless its text contains o's key (or the
 // key's private key), which neither the client nor BigQuery put there; this
 // is a second line of defence.
@@ -277,7 +268,6 @@ func redact(o Options, err error) error {
 	if err == nil || o.JSONKeyFile == "" {
 		return err
 	}
-	msg := err.Error()
 	secrets := []string{strings.TrimSpace(o.JSONKeyFile)}
 	if key, kerr := decodeKey(o.JSONKeyFile); kerr == nil {
 		var k serviceAccountKey
@@ -285,14 +275,5 @@ func redact(o Options, err error) error {
 			secrets = append(secrets, k.PrivateKey, strings.TrimSpace(strings.ReplaceAll(k.PrivateKey, "\n", `\n`)))
 		}
 	}
-	changed := false
-	for _, s := range secrets {
-		if s != "" && strings.Contains(msg, s) {
-			msg, changed = strings.ReplaceAll(msg, s, "[redacted]"), true
-		}
-	}
-	if !changed {
-		return err
-	}
-	return &redactedError{msg: msg, err: err}
+	return drivers.Redact(err, secrets...)
 }

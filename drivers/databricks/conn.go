@@ -119,22 +119,10 @@ func serverMessage(err error) string {
 	return msg
 }
 
-// redactedError is err with the token cut out of its text.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
-
 // redact returns err unchanged unless its text contains o's token, which the
 // client library never puts there; this is a second line of defence.
 func redact(o Options, err error) error {
-	if o.token() == "" || !strings.Contains(err.Error(), o.token()) {
-		return err
-	}
-	return &redactedError{msg: redactText(o, err.Error()), err: err}
+	return drivers.Redact(err, o.token())
 }
 
 func redactText(o Options, s string) string {

@@ -198,15 +198,6 @@ func serverError(err error) (mssqldb.Error, bool) {
 	return me, false
 }
 
-// redactedError is err with the password cut out of its text.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
-
 // redact returns err unchanged unless its text contains o's password (or
 // its URL-escaped form), which the client library should never put there;
 // this is a second line of defence.
@@ -214,14 +205,7 @@ func redact(o Options, err error) error {
 	if o.Password == "" {
 		return err
 	}
-	msg := err.Error()
-	for _, pw := range []string{o.Password, escapedPassword(o.Password)} {
-		msg = strings.ReplaceAll(msg, pw, "[redacted]")
-	}
-	if msg == err.Error() {
-		return err
-	}
-	return &redactedError{msg: msg, err: err}
+	return drivers.Redact(err, o.Password, escapedPassword(o.Password))
 }
 
 func secondsDuration(n int) time.Duration { return time.Duration(n) * time.Second }

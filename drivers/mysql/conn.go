@@ -287,20 +287,8 @@ func newQueryError(myErr *gomysql.MySQLError, err error) *drivers.QueryError {
 	return &drivers.QueryError{Message: myErr.Message, Code: strconv.Itoa(int(myErr.Number)), Err: err}
 }
 
-// redactedError is err with the password cut out of its text.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
-
 // redact returns err unchanged unless its text contains o's password, which
 // the client library never puts there; this is a second line of defence.
 func redact(o Options, err error) error {
-	if o.Passwd == "" || !strings.Contains(err.Error(), o.Passwd) {
-		return err
-	}
-	return &redactedError{msg: strings.ReplaceAll(err.Error(), o.Passwd, "[redacted]"), err: err}
+	return drivers.Redact(err, o.Passwd)
 }

@@ -258,20 +258,8 @@ func newQueryError(message string, pgErr *pgconn.PgError, err error) *drivers.Qu
 	return &drivers.QueryError{Message: b.String(), Code: pgErr.Code, Err: err}
 }
 
-// redactedError is err with the password cut out of its text.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
-
 // redact returns err unchanged unless its text contains o's password, which
 // pgx never puts there; this is a second line of defence.
 func redact(o Options, err error) error {
-	if o.Password == "" || !strings.Contains(err.Error(), o.Password) {
-		return err
-	}
-	return &redactedError{msg: strings.ReplaceAll(err.Error(), o.Password, "[redacted]"), err: err}
+	return drivers.Redact(err, o.Password)
 }

@@ -201,7 +201,7 @@ func (c *conn) queryError(ctx context.Context, err error) error {
 	}
 	var se *sf.SnowflakeError
 	if errors.As(err, &se) && serverError(se) {
-		return &drivers.QueryError{Message: c.redact(se.Message), Code: fmt.Sprintf("%06d", se.Number), Err: c.redactErr(err)}
+		return c.redactErr(&drivers.QueryError{Message: se.Message, Code: fmt.Sprintf("%06d", se.Number), Err: err})
 	}
 	return c.redactErr(fmt.Errorf("query on %s: %w", c.opts.addr(), err))
 }
@@ -223,31 +223,20 @@ func serverError(se *sf.SnowflakeError) bool {
 	return true
 }
 
-// redactedError is err with the password and private key cut out of its
-// text.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
-
 // redactErr returns err unchanged unless its text contains a secret, which
 // the client library never puts there; this is a second line of defence.
 func (c *conn) redactErr(err error) error {
-	if msg := c.redact(err.Error()); msg != err.Error() {
-		return &redactedError{msg: msg, err: err}
-	}
-	return err
+	return drivers.Redact(err, c.secrets()...)
 }
 
-// redact cuts the password and private key out of s.
-func (c *conn) redact(s string) string {
+// secrets are the password and private key, when long enough that cutting
+// them out of a message cannot mangle it.
+func (c *conn) secrets() []string {
+	var out []string
 	for _, secret := range []string{c.opts.Password, c.opts.PrivateKey} {
-		if len(secret) >= 4 && strings.Contains(s, secret) {
-			s = strings.ReplaceAll(s, secret, "[redacted]")
+		if len(secret) >= 4 {
+			out = append(out, secret)
 		}
 	}
-	return s
+	return out
 }
