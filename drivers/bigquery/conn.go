@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"cloud.google.com/go/bigquery"
@@ -26,7 +27,11 @@ type conn struct {
 	client *bigquery.Client
 	opts   Options
 	slots  chan struct{}
+	closed atomic.Bool
 }
+
+// errConnClosed is returned by Query on a closed Conn.
+var errConnClosed = errors.New("bigquery: connection closed")
 
 func newConn(client *bigquery.Client, o Options) *conn {
 	return &conn{client: client, opts: o, slots: make(chan struct{}, o.MaxConnections)}
@@ -54,6 +59,9 @@ const (
 // the scanned-data limit), and any other error when BigQuery cannot be
 // reached; callers may retry those.
 func (c *conn) Query(ctx context.Context, sql string, args ...any) (drivers.Rows, error) {
+	if c.closed.Load() {
+		return nil, errConnClosed
+	}
 	select {
 	case c.slots <- struct{}{}:
 	case <-ctx.Done():
@@ -359,8 +367,12 @@ func (c *conn) Schema(ctx context.Context) ([]drivers.Table, error) {
 	return kept, nil
 }
 
-// Close releases the client. Open Rows fail once it is closed.
+// Close releases the client; later Queries fail and open Rows fail too. It
+// is safe to call more than once.
 func (c *conn) Close() error {
+	if c.closed.Swap(true) {
+		return nil
+	}
 	return c.client.Close()
 }
 

@@ -101,6 +101,7 @@ const (
 //   - Error: s.Bad fails with a *drivers.QueryError whose Message contains
 //     s.BadMessage.
 //   - Concurrent: 8 goroutines query the same Conn at once.
+//   - ClosedConn: Close is repeatable, and Query after it fails.
 //   - Schema (Inspector): Schema reports s.SchemaTable exactly.
 //   - QueryID: a running Sleep reports a query id, when s.ReportsQueryID.
 //   - CancelByQueryID (Canceler): CancelQuery with that id, from a context
@@ -117,6 +118,7 @@ func Run(t *testing.T, s Suite) {
 	t.Run("CloseEarly", func(t *testing.T) { testCloseEarly(t, s) })
 	t.Run("Error", func(t *testing.T) { testError(t, s) })
 	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, s) })
+	t.Run("ClosedConn", func(t *testing.T) { testClosedConn(t, s) })
 	// The capability tests run where the driver has the capability.
 	probe := s.Open(t)
 	if _, ok := probe.(drivers.Inspector); ok || s.SchemaTable != nil {
@@ -608,4 +610,18 @@ func testCancelByQueryID(t *testing.T, s Suite) {
 		t.Errorf("CancelQuery(%q) of an ended statement error = %v, want nil", id, err)
 	}
 	checkSeries(t, s, conn, 10)
+}
+
+func testClosedConn(t *testing.T, s Suite) {
+	conn := s.Open(t)
+	if err := conn.Close(); err != nil {
+		t.Fatalf("Close() = %v, want nil", err)
+	}
+	if err := conn.Close(); err != nil {
+		t.Errorf("second Close() = %v, want nil", err)
+	}
+	sql := s.Series(1)
+	if err := Drain(t.Context(), conn, sql); err == nil || err == io.EOF {
+		t.Errorf("Query(%q) after Close = %v, want an error", sql, err)
+	}
 }

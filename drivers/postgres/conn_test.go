@@ -231,19 +231,6 @@ func TestPool(t *testing.T) {
 	}
 }
 
-func TestClosedConn(t *testing.T) {
-	conn := openTest(t, nil)
-	if err := conn.Close(); err != nil {
-		t.Fatalf("Close() = %v, want nil", err)
-	}
-	if err := conn.Close(); err != nil {
-		t.Errorf("second Close() = %v, want nil", err)
-	}
-	if _, err := conn.Query(t.Context(), "SELECT 1"); err == nil {
-		t.Errorf("Query() after Close = nil error, want an error")
-	}
-}
-
 func TestNextAfterClose(t *testing.T) {
 	conn := openTest(t, nil)
 	rows, err := conn.Query(t.Context(), "SELECT 1")
