@@ -49,6 +49,9 @@ type Config struct {
 	// AuthCacheTTL is how long a verified API key is trusted without asking
 	// the database again; 0 asks every time.
 	AuthCacheTTL time.Duration
+	// Now is the clock relative parameter dates (d_yesterday, …) are
+	// resolved against; nil is time.Now.
+	Now func() time.Time
 }
 
 // Server is the HTTP API.
@@ -85,6 +88,9 @@ func New(cfg Config, st *store.Store, storage *cache.Storage, enq Enqueuer, type
 	e.Use(s.logRequests())
 	e.Use(middleware.Recover())
 	e.Use(middleware.BodyLimit(cfg.BodyLimit))
+	if s.cfg.Now == nil {
+		s.cfg.Now = time.Now
+	}
 	s.echo = e
 	s.routes()
 	return s

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 
@@ -12,22 +13,33 @@ import (
 
 // queryJSON is a saved query as the API shows it.
 type queryJSON struct {
-	ID                int64  `json:"id"`
-	Name              string `json:"name"`
-	Description       string `json:"description"`
-	Query             string `json:"query"`
-	QueryHash         string `json:"query_hash"`
-	DataSourceID      *int64 `json:"data_source_id"`
-	LatestQueryDataID *int64 `json:"latest_query_data_id"`
-	UserID            int64  `json:"user_id"`
-	CreatedAt         string `json:"created_at"`
-	UpdatedAt         string `json:"updated_at"`
+	ID                int64           `json:"id"`
+	Name              string          `json:"name"`
+	Description       string          `json:"description"`
+	Query             string          `json:"query"`
+	QueryHash         string          `json:"query_hash"`
+	DataSourceID      *int64          `json:"data_source_id"`
+	LatestQueryDataID *int64          `json:"latest_query_data_id"`
+	UserID            int64           `json:"user_id"`
+	Options           json.RawMessage `json:"options"`
+	// IsSafe is false when running the query splices raw text into its SQL
+	// (see paramSchema.isSafe). Nothing restricts unsafe queries yet: the
+	// permissions that use it (view-only groups and query or dashboard keys
+	// run safe queries only) come with groups.
+	IsSafe    bool   `json:"is_safe"`
+	CreatedAt string `json:"created_at"`
+	UpdatedAt string `json:"updated_at"`
 }
 
 func newQueryJSON(q store.Query) queryJSON {
+	options, schema, err := parseQueryOptions(q.Options)
+	if err != nil { // validated on write; show what is stored, as unsafe
+		options = q.Options
+	}
 	return queryJSON{
 		ID: q.ID, Name: q.Name, Description: q.Description, Query: q.Query, QueryHash: q.QueryHash,
 		DataSourceID: q.DataSourceID, LatestQueryDataID: q.LatestQueryDataID, UserID: q.UserID,
+		Options: options, IsSafe: err == nil && schema.isSafe(q.Query),
 		CreatedAt: redashTime(q.CreatedAt), UpdatedAt: redashTime(q.UpdatedAt),
 	}
 }
@@ -38,6 +50,8 @@ type queryBody struct {
 	Description  *string `json:"description"`
 	Query        *string `json:"query"`
 	DataSourceID *int64  `json:"data_source_id"`
+	// Options is {"parameters": [definition, …], …}; see parseQueryOptions.
+	Options json.RawMessage `json:"options"`
 }
 
 // apply copies b's fields onto q and checks the result.
@@ -50,6 +64,13 @@ func (s *Server) apply(c *echo.Context, b queryBody, q *store.Query) error {
 	}
 	if b.Query != nil {
 		q.Query = *b.Query
+	}
+	if b.Options != nil {
+		options, _, err := parseQueryOptions(b.Options)
+		if err != nil {
+			return err
+		}
+		q.Options = options
 	}
 	if b.DataSourceID != nil {
 		ds, err := s.store.DataSource(c.Request().Context(), *b.DataSourceID)

@@ -60,7 +60,11 @@ func (s *Server) executeAdHoc(c *echo.Context) error {
 	if err != nil {
 		return jobError(notFoundIf(err, "data source %d does not exist", dsID))
 	}
-	ex, err := s.newExecution(c, body, ds.ID, nil, *body.Query)
+	text, err := applyParameters(*body.Query, body.Parameters)
+	if err != nil {
+		return jobError(err)
+	}
+	ex, err := s.newExecution(c, body, ds.ID, nil, text)
 	if err != nil {
 		return jobError(err)
 	}
@@ -105,7 +109,11 @@ func (s *Server) executeQuery(c *echo.Context) error {
 	if plain && cached != nil {
 		return s.writeQueryResult(c, *cached, page{limit: -1})
 	}
-	ex, err := s.newExecution(c, body, *q.DataSourceID, &q.ID, q.Query)
+	text, err := s.applySavedParameters(c.Request().Context(), currentUser(c), q, body.Parameters, paramZone)
+	if err != nil {
+		return jobError(err)
+	}
+	ex, err := s.newExecution(c, body, *q.DataSourceID, &q.ID, text)
 	if err != nil {
 		return jobError(err)
 	}
@@ -113,11 +121,9 @@ func (s *Server) executeQuery(c *echo.Context) error {
 	return s.execute(c, ex)
 }
 
+// newExecution validates the rest of body for running text, whose
+// parameters are applied.
 func (s *Server) newExecution(c *echo.Context, body executeBody, dsID int64, queryID *int64, text string) (execution, error) {
-	text, err := applyParameters(text, body.Parameters)
-	if err != nil {
-		return execution{}, err
-	}
 	maxAge, err := cache.ParseMaxAge(body.MaxAge)
 	if err != nil {
 		return execution{}, badRequest("%s", err.Error())

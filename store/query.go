@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -19,18 +20,38 @@ type Query struct {
 	DataSourceID      *int64 // nil once its data source is deleted
 	UserID            int64
 	LatestQueryDataID *int64 // newest result of (DataSourceID, QueryHash), if any
-	CreatedAt         time.Time
-	UpdatedAt         time.Time
+	// Options is a JSON object, Redash's query options: {"parameters": […],
+	// …}. The store checks only that it is JSON; empty stores
+	// DefaultQueryOptions. It comes back as PostgreSQL's jsonb writes it.
+	Options   json.RawMessage
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
+// DefaultQueryOptions are the options of a query saved without any, as
+// PostgreSQL's jsonb writes them.
+var DefaultQueryOptions = json.RawMessage(`{"parameters": []}`)
+
 const queryColumns = `id, name, description, query, query_hash, data_source_id, user_id,
-	latest_query_data_id, created_at, updated_at`
+	latest_query_data_id, options, created_at, updated_at`
 
 func scanQuery(row pgx.Row) (Query, error) {
 	var q Query
 	err := row.Scan(&q.ID, &q.Name, &q.Description, &q.Query, &q.QueryHash, &q.DataSourceID, &q.UserID,
-		&q.LatestQueryDataID, &q.CreatedAt, &q.UpdatedAt)
+		&q.LatestQueryDataID, &q.Options, &q.CreatedAt, &q.UpdatedAt)
 	return q, err
+}
+
+// queryOptions returns q's options as the text to store, checking that they
+// are JSON.
+func queryOptions(q Query) (string, error) {
+	if len(q.Options) == 0 {
+		return string(DefaultQueryOptions), nil
+	}
+	if !json.Valid(q.Options) {
+		return "", errors.New("options are not JSON")
+	}
+	return string(q.Options), nil
 }
 
 // latestResultID is a subquery for the newest result of (data source $ds,
@@ -44,10 +65,14 @@ func latestResultID(ds, hash string) string {
 // ignored) and links it to the newest existing result of its data source and
 // hash, if any. A missing data source or user gives ErrNotFound.
 func (s *Store) CreateQuery(ctx context.Context, q Query) (Query, error) {
+	options, err := queryOptions(q)
+	if err != nil {
+		return Query{}, fmt.Errorf("create query: %w", err)
+	}
 	created, err := scanQuery(s.pool.QueryRow(ctx, `
-		INSERT INTO queries (name, description, query, query_hash, data_source_id, user_id, latest_query_data_id)
-		VALUES ($1, $2, $3, $4, $5, $6, `+latestResultID("$5", "$4")+`)
-		RETURNING `+queryColumns, q.Name, q.Description, q.Query, q.QueryHash, q.DataSourceID, q.UserID))
+		INSERT INTO queries (name, description, query, query_hash, data_source_id, user_id, options, latest_query_data_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, `+latestResultID("$5", "$4")+`)
+		RETURNING `+queryColumns, q.Name, q.Description, q.Query, q.QueryHash, q.DataSourceID, q.UserID, options))
 	if pgCode(err) == foreignKeyViolation {
 		return Query{}, fmt.Errorf("create query: no such data source or user: %w", ErrNotFound)
 	}
@@ -82,21 +107,26 @@ func (s *Store) Queries(ctx context.Context) ([]Query, error) {
 	return all, nil
 }
 
-// UpdateQuery sets the name, description, query, query_hash and
+// UpdateQuery sets the name, description, query, query_hash, options and
 // data_source_id of saved query q.ID and bumps its updated_at. If the data
 // source or hash changes, LatestQueryDataID moves to the newest result of the
 // new pair (nil if none), so it never points at another text's result. A
 // missing query or data source gives ErrNotFound.
 func (s *Store) UpdateQuery(ctx context.Context, q Query) (Query, error) {
+	options, err := queryOptions(q)
+	if err != nil {
+		return Query{}, fmt.Errorf("update query %d: %w", q.ID, err)
+	}
 	updated, err := scanQuery(s.pool.QueryRow(ctx, `
 		UPDATE queries SET name = $2, description = $3, query = $4, query_hash = $5, data_source_id = $6,
+			options = $7::jsonb,
 			latest_query_data_id = CASE
 				WHEN query_hash = $5 AND data_source_id IS NOT DISTINCT FROM $6 THEN latest_query_data_id
 				ELSE `+latestResultID("$6", "$5")+`
 			END,
 			updated_at = now()
 		WHERE id = $1
-		RETURNING `+queryColumns, q.ID, q.Name, q.Description, q.Query, q.QueryHash, q.DataSourceID))
+		RETURNING `+queryColumns, q.ID, q.Name, q.Description, q.Query, q.QueryHash, q.DataSourceID, options))
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return Query{}, fmt.Errorf("update query %d: %w", q.ID, ErrNotFound)
@@ -120,7 +150,7 @@ func (s *Store) QueryWithLatestResult(ctx context.Context, id int64, maxAge time
 	}
 	row := s.pool.QueryRow(ctx, `
 		SELECT q.id, q.name, q.description, q.query, q.query_hash, q.data_source_id, q.user_id,
-			q.latest_query_data_id, q.created_at, q.updated_at,
+			q.latest_query_data_id, q.options, q.created_at, q.updated_at,
 			r.id, r.data_source_id, r.query_hash, r.query, r.columns, r.row_count, r.bytes, r.runtime,
 			r.retrieved_at, r.storage_key, r.checksum
 		FROM queries q LEFT JOIN LATERAL (
@@ -140,7 +170,7 @@ func (s *Store) QueryWithLatestResult(ctx context.Context, id int64, maxAge time
 		retrievedAt         *time.Time
 	}
 	err := row.Scan(&q.ID, &q.Name, &q.Description, &q.Query, &q.QueryHash, &q.DataSourceID, &q.UserID,
-		&q.LatestQueryDataID, &q.CreatedAt, &q.UpdatedAt,
+		&q.LatestQueryDataID, &q.Options, &q.CreatedAt, &q.UpdatedAt,
 		&r.id, &r.ds, &r.hash, &r.query, &r.cols, &r.rows, &r.bytes, &r.runtime, &r.retrievedAt, &r.key, &r.checksum)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Query{}, nil, fmt.Errorf("query %d: %w", id, ErrNotFound)

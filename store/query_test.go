@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -52,6 +53,7 @@ func TestCreateQuery(t *testing.T) {
 			}
 			want := in
 			want.ID, want.LatestQueryDataID, want.CreatedAt, want.UpdatedAt = q.ID, tc.wantLatest, q.CreatedAt, q.UpdatedAt
+			want.Options = store.DefaultQueryOptions
 			if diff := cmp.Diff(want, q); diff != "" || q.ID == 0 || q.CreatedAt.IsZero() {
 				t.Errorf("CreateQuery(%+v) diff (-want +got):\n%s", in, diff)
 			}
@@ -68,6 +70,62 @@ func TestCreateQuery(t *testing.T) {
 	}
 	if got, err := f.s.Query(ctx, 1_000_000); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Query(1000000) = %+v, %v, want ErrNotFound", got, err)
+	}
+}
+
+func TestQueryOptionsRoundTrip(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	opts := json.RawMessage(`{"parameters": [{"name": "d", "type": "date-range", "value": "d_last_7_days"}, ` +
+		`{"name": "e", "type": "enum", "enumOptions": "a\nb", "multiValuesOptions": {"prefix": "", "suffix": "", "separator": ",", "quoteCharacter": "'"}}], ` +
+		`"apply_auto_limit": true}`)
+	q, err := f.s.CreateQuery(ctx, store.Query{Name: "o", Query: "SELECT 1", QueryHash: "o", DataSourceID: &f.ds.ID, UserID: f.user.ID, Options: opts})
+	if err != nil {
+		t.Fatalf("CreateQuery(options %s) error = %v", opts, err)
+	}
+	assertJSONEqual(t, "CreateQuery options", q.Options, opts)
+	got, err := f.s.Query(ctx, q.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertJSONEqual(t, "Query options", got.Options, opts)
+	if all, err := f.s.Queries(ctx); err != nil || len(all) != 1 {
+		t.Fatalf("Queries() = %+v, %v, want the one query", all, err)
+	} else {
+		assertJSONEqual(t, "Queries options", all[0].Options, opts)
+	}
+	got, _, err = f.s.QueryWithLatestResult(ctx, q.ID, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertJSONEqual(t, "QueryWithLatestResult options", got.Options, opts)
+
+	got.Options = json.RawMessage(`{"parameters": []}`)
+	updated, err := f.s.UpdateQuery(ctx, got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertJSONEqual(t, "UpdateQuery options", updated.Options, got.Options)
+
+	got.Options = json.RawMessage(`{"parameters": [`)
+	if _, err := f.s.UpdateQuery(ctx, got); err == nil {
+		t.Errorf("UpdateQuery(options %s) error = nil, want an error", got.Options)
+	}
+}
+
+// assertJSONEqual checks got and want hold the same JSON value.
+func assertJSONEqual(t testing.TB, what string, got, want json.RawMessage) {
+	t.Helper()
+	var g, w any
+	if err := json.Unmarshal(got, &g); err != nil {
+		t.Fatalf("%s = %s, not JSON: %v", what, got, err)
+	}
+	if err := json.Unmarshal(want, &w); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(w, g); diff != "" {
+		t.Errorf("%s diff (-want +got):\n%s", what, diff)
 	}
 }
 

@@ -309,3 +309,124 @@ func TestSavedQueryCache(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryParameters runs a saved query whose typed parameters include a
+// dropdown of another query's latest result, on real PostgreSQL.
+func TestQueryParameters(t *testing.T) {
+	e := startEnv(t, true)
+	type queryBody struct {
+		ID      int64
+		Options json.RawMessage
+		IsSafe  bool `json:"is_safe"`
+	}
+	var a queryBody
+	e.do("POST", "/api/queries", map[string]any{"name": "regions", "data_source_id": e.dsID,
+		"query": "SELECT v AS value, upper(v) AS name FROM (VALUES ('eu'), ('us'), ('o''brien')) t(v)"}, http.StatusOK, &a)
+	if string(a.Options) != `{"parameters":[]}` || !a.IsSafe {
+		t.Errorf("query without options: options %s, is_safe %v; want {\"parameters\":[]}, true", a.Options, a.IsSafe)
+	}
+
+	options := map[string]any{"parameters": []map[string]any{
+		{"name": "regions", "title": "Regions", "type": "query", "queryId": a.ID, "value": []string{"eu"},
+			"multiValuesOptions": map[string]any{"prefix": "", "suffix": "", "separator": ",", "quoteCharacter": "'"}},
+		{"name": "n", "type": "number", "value": 1},
+		{"name": "r", "type": "date-range", "value": "d_last_7_days"},
+	}}
+	var b queryBody
+	e.do("POST", "/api/queries", map[string]any{"name": "by region", "data_source_id": e.dsID, "options": options,
+		"query": "SELECT v AS region FROM (VALUES ('eu'), ('us'), ('o''brien')) t(v)\n" +
+			"WHERE v IN ({{ regions }}) AND {{ n }} > 0 AND DATE '{{ r.start }}' <= DATE '{{ r.end }}' ORDER BY v"}, http.StatusOK, &b)
+	if !b.IsSafe || !strings.Contains(string(b.Options), `"queryId":`) {
+		t.Errorf("created query options %s, is_safe %v; want the definitions, true", b.Options, b.IsSafe)
+	}
+	path := fmt.Sprintf("/api/queries/%d/results", b.ID)
+	values := func(regions any, n any) map[string]any {
+		return map[string]any{"max_age": 0, "parameters": map[string]any{"regions": regions, "n": n, "r": "d_last_7_days"}}
+	}
+
+	status, body := e.request("POST", path, values([]string{"eu"}, 1))
+	if status != http.StatusBadRequest || !strings.Contains(string(body), fmt.Sprintf("lists the values of query %d, which has no result yet", a.ID)) {
+		t.Errorf("dropdown before its query ran = %d %s, want 400 no result yet", status, body)
+	}
+	var run executeAnswer
+	e.do("POST", fmt.Sprintf("/api/queries/%d/results", a.ID), map[string]any{"max_age": 0}, http.StatusOK, &run)
+	if job := e.pollJob(run.Job.ID); job.Status != 3 {
+		t.Fatalf("dropdown query job = %+v, want status 3", job)
+	}
+
+	e.do("POST", path, values([]string{"eu", "o'brien"}, "2"), http.StatusOK, &run)
+	job := e.pollJob(run.Job.ID)
+	if job.Status != 3 {
+		t.Fatalf("listed values: job = %+v, want status 3", job)
+	}
+	var got struct {
+		QueryResult queryResultBody `json:"query_result"`
+	}
+	e.do("GET", fmt.Sprintf("/api/query_results/%d", *job.QueryResultID), nil, http.StatusOK, &got)
+	if diff := cmp.Diff([]map[string]any{{"region": "eu"}, {"region": "o'brien"}}, got.QueryResult.Data.Rows); diff != "" {
+		t.Errorf("rows for eu and o'brien (-want +got):\n%s", diff)
+	}
+	if want := "WHERE v IN ('eu','o''brien') AND 2 > 0"; !strings.Contains(got.QueryResult.Query, want) {
+		t.Errorf("query run = %q, want it to contain %q", got.QueryResult.Query, want)
+	}
+
+	for _, tc := range []struct {
+		name string
+		body any
+		want string
+	}{
+		{"unlisted value", values([]string{"eu", "zz"}, 1), fmt.Sprintf("regions (query) expects a list of the values of query %d's latest result", a.ID)},
+		{"injection through the dropdown", values([]string{"eu') OR ('1'='1"}, 1), "regions (query) expects"},
+		{"injection through a number", values([]string{"eu"}, "1; DROP TABLE x"), `n (number) expects a number, not \"1; DROP TABLE x\"`},
+		{"injection through a range", map[string]any{"parameters": map[string]any{"regions": "eu", "n": 1, "r": map[string]any{"start": "2024-01-01' OR '1'='1", "end": "2024-01-02"}}},
+			"r (date-range) expects"},
+		{"missing values", map[string]any{"max_age": 0, "parameters": map[string]any{"n": 1}}, "Missing parameter value for: regions, r.start, r.end"},
+		{"value of no parameter", map[string]any{"parameters": map[string]any{"regions": "eu", "n": 1, "r": "d_today", "x": 1}}, "x is not a parameter of this query"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body := e.request("POST", path, tc.body)
+			if status != http.StatusBadRequest || !strings.Contains(string(body), tc.want) {
+				t.Errorf("POST %s = %d %s, want 400 containing %q", path, status, body, tc.want)
+			}
+		})
+	}
+}
+
+func TestQueryOptionsValidation(t *testing.T) {
+	e := startEnv(t, false)
+	var q struct {
+		ID      int64
+		Options json.RawMessage
+		IsSafe  bool `json:"is_safe"`
+	}
+	e.do("POST", "/api/queries", map[string]any{"name": "t", "query": "SELECT '{{ t }}'", "data_source_id": e.dsID,
+		"options": map[string]any{"parameters": []map[string]any{{"name": "t", "type": "text"}}, "apply_auto_limit": true}}, http.StatusOK, &q)
+	if q.IsSafe || !strings.Contains(string(q.Options), `"apply_auto_limit":true`) {
+		t.Errorf("query with a text parameter: options %s, is_safe %v; want apply_auto_limit kept, unsafe", q.Options, q.IsSafe)
+	}
+	for _, tc := range []struct {
+		name    string
+		options any
+		want    string
+	}{
+		{"missing name", map[string]any{"parameters": []map[string]any{{"type": "number"}}}, "options.parameters[0]: a parameter needs a name"},
+		{"unknown type", map[string]any{"parameters": []map[string]any{{"name": "c", "type": "color"}}}, `parameter \"c\" has unknown type \"color\"`},
+		{"parameters not a list", map[string]any{"parameters": "x"}, "options.parameters must be a list"},
+		{"enum without values", map[string]any{"parameters": []map[string]any{{"name": "e", "type": "enum"}}}, `parameter \"e\" is an enum`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := map[string]any{"name": "bad", "query": "SELECT 1", "data_source_id": e.dsID, "options": tc.options}
+			for _, path := range []string{"/api/queries", fmt.Sprintf("/api/queries/%d", q.ID)} {
+				status, b := e.request("POST", path, body)
+				if status != http.StatusBadRequest || !strings.Contains(string(b), tc.want) {
+					t.Errorf("POST %s options %v = %d %s, want 400 containing %q", path, tc.options, status, b, tc.want)
+				}
+			}
+		})
+	}
+	var got struct{ Options json.RawMessage }
+	e.do("GET", fmt.Sprintf("/api/queries/%d", q.ID), nil, http.StatusOK, &got)
+	if !strings.Contains(string(got.Options), `"type":"text"`) {
+		t.Errorf("options after refused updates = %s, want the text parameter unchanged", got.Options)
+	}
+}
