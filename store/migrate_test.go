@@ -62,3 +62,24 @@ func TestMigrateConcurrent(t *testing.T) {
 		t.Errorf("rows of migration 1 in %s.goose_db_version = %d, want 1", schema, applied)
 	}
 }
+
+// TestMigrateDropsEarlyQueueColumn checks a database migrated by an early
+// 00001, whose jobs table had a NOT NULL queue column, takes jobs after
+// migrating to the latest version.
+func TestMigrateDropsEarlyQueueColumn(t *testing.T) {
+	s, _ := storetest.New(t)
+	ctx := context.Background()
+	if _, err := s.Pool().Exec(ctx, `ALTER TABLE jobs ADD COLUMN queue text NOT NULL DEFAULT 'x';
+		ALTER TABLE jobs ALTER COLUMN queue DROP DEFAULT;
+		DELETE FROM goose_db_version WHERE version_id = 4`); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Migrate(ctx, s.Pool()); err != nil {
+		t.Fatalf("Migrate() = %v", err)
+	}
+	var n int
+	if err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM information_schema.columns
+		WHERE table_schema = current_schema() AND table_name = 'jobs' AND column_name = 'queue'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("jobs.queue columns after Migrate = %d, %v; want 0", n, err)
+	}
+}
