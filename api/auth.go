@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"net/http"
@@ -13,11 +14,12 @@ import (
 	"github.com/queryd/queryd/store"
 )
 
-const userKey = "queryd.user"
+const callerKey = "queryd.caller"
 
 // authenticate resolves the caller's API key — the api_key query parameter
-// wins over the Authorization header ("Key <key>", or the bare key) — and
-// rejects requests without a valid one with 401.
+// wins over the Authorization header ("Key <key>", or the bare key) — to a
+// user, a query or a dashboard, and rejects requests without a valid one
+// with 401. A query or dashboard key is refused on routes it may not use.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c *echo.Context) error {
 		key := c.QueryParam("api_key")
@@ -28,36 +30,62 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if key == "" {
 			return &Error{Status: http.StatusUnauthorized, Message: "API key required: send it as 'Authorization: Key <key>' or the api_key query parameter."}
 		}
-		u, ok := s.keys.get(key)
+		k, ok := s.keys.get(key)
 		if !ok {
 			var err error
-			u, err = s.store.UserByAPIKey(c.Request().Context(), key)
+			k, err = s.resolveKey(c.Request().Context(), key)
 			if errors.Is(err, store.ErrNotFound) {
 				return &Error{Status: http.StatusUnauthorized, Message: "Invalid API key."}
 			}
 			if err != nil {
 				return err
 			}
-			s.keys.put(key, u)
+			s.keys.put(key, k)
 		}
-		c.Set(userKey, u)
+		if err := checkKeyRoute(c, k); err != nil {
+			return err
+		}
+		c.Set(callerKey, k)
 		return next(c)
 	}
 }
 
-// keyCache remembers the users of recently verified API keys for a short
-// time, keyed by the key's SHA-256 (never the key itself), so that a client
-// polling or hitting the cache does not cost a database lookup per request.
-// A revoked key or disabled user is refused at the latest ttl later.
+// resolveKey finds who key belongs to: an enabled user, else a query (not
+// archived). Anything else gives store.ErrNotFound.
+func (s *Server) resolveKey(ctx context.Context, key string) (caller, error) {
+	u, err := s.store.UserByAPIKey(ctx, key)
+	if err == nil {
+		access, err := s.store.DataSourceAccess(ctx, u.ID)
+		if err != nil {
+			return caller{}, err
+		}
+		return caller{user: u, access: access}, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return caller{}, err
+	}
+	q, err := s.store.QueryByAPIKey(ctx, key)
+	if err != nil {
+		return caller{}, err
+	}
+	return caller{queryID: q.ID}, nil
+}
+
+// keyCache remembers whom recently verified API keys belong to, with their
+// groups' access, for a short time, keyed by the key's SHA-256 (never the
+// key itself), so that a client polling or hitting the cache does not cost a
+// database lookup per request. A revoked key, a disabled user or a group
+// change made through another process takes effect at the latest ttl later;
+// changes made through this one clear the cache at once.
 type keyCache struct {
 	ttl time.Duration
 
 	mu      sync.Mutex
-	entries map[[sha256.Size]byte]cachedUser
+	entries map[[sha256.Size]byte]cachedCaller
 }
 
-type cachedUser struct {
-	user    store.User
+type cachedCaller struct {
+	caller  caller
 	expires time.Time
 }
 
@@ -65,12 +93,12 @@ type cachedUser struct {
 const maxCachedKeys = 10_000
 
 func newKeyCache(ttl time.Duration) *keyCache {
-	return &keyCache{ttl: ttl, entries: make(map[[sha256.Size]byte]cachedUser)}
+	return &keyCache{ttl: ttl, entries: make(map[[sha256.Size]byte]cachedCaller)}
 }
 
-func (k *keyCache) get(key string) (store.User, bool) {
+func (k *keyCache) get(key string) (caller, bool) {
 	if k.ttl <= 0 {
-		return store.User{}, false
+		return caller{}, false
 	}
 	h := sha256.Sum256([]byte(key))
 	k.mu.Lock()
@@ -78,12 +106,12 @@ func (k *keyCache) get(key string) (store.User, bool) {
 	e, ok := k.entries[h]
 	if !ok || time.Now().After(e.expires) {
 		delete(k.entries, h)
-		return store.User{}, false
+		return caller{}, false
 	}
-	return e.user, true
+	return e.caller, true
 }
 
-func (k *keyCache) put(key string, u store.User) {
+func (k *keyCache) put(key string, c caller) {
 	if k.ttl <= 0 {
 		return
 	}
@@ -93,14 +121,19 @@ func (k *keyCache) put(key string, u store.User) {
 	if len(k.entries) >= maxCachedKeys {
 		clear(k.entries)
 	}
-	k.entries[h] = cachedUser{user: u, expires: time.Now().Add(k.ttl)}
+	k.entries[h] = cachedCaller{caller: c, expires: time.Now().Add(k.ttl)}
 }
 
-// currentUser is the authenticated caller.
-func currentUser(c *echo.Context) store.User {
-	u, _ := c.Get(userKey).(store.User)
-	return u
+// forget empties the cache, after a change to users, groups or keys.
+func (k *keyCache) forget() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	clear(k.entries)
 }
+
+// currentUser is the authenticated user; the zero User for a query or
+// dashboard key.
+func currentUser(c *echo.Context) store.User { return currentCaller(c).user }
 
 // adminOnly lets only admins through.
 func adminOnly(next echo.HandlerFunc) echo.HandlerFunc {
@@ -110,13 +143,4 @@ func adminOnly(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
-}
-
-// useDataSource checks the caller may run queries on and read results of
-// data source dsID; a data source the caller may not use must answer as if it
-// did not exist. Every route that touches a data source, query, result or job
-// asks here. Until groups narrow it, every enabled user (authenticate lets
-// no other through) may use every data source.
-func useDataSource(u store.User, dsID int64) error {
-	return nil
 }

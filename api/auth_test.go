@@ -8,14 +8,14 @@ import (
 )
 
 func TestKeyCache(t *testing.T) {
-	u := store.User{ID: 7, Email: "a@example.com"}
+	u := caller{user: store.User{ID: 7, Email: "a@example.com"}}
 
 	k := newKeyCache(50 * time.Millisecond)
 	if _, ok := k.get("key"); ok {
 		t.Fatal("get(key) on an empty cache = found, want not found")
 	}
 	k.put("key", u)
-	if got, ok := k.get("key"); !ok || got.ID != u.ID {
+	if got, ok := k.get("key"); !ok || got.user.ID != u.user.ID {
 		t.Errorf("get(key) = %+v, %v; want user 7", got, ok)
 	}
 	if _, ok := k.get("other"); ok {

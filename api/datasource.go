@@ -18,15 +18,30 @@ const secretMask = "--------"
 
 // dataSourceJSON is Redash's data source object.
 type dataSourceJSON struct {
-	ID      int64          `json:"id"`
-	Name    string         `json:"name"`
-	Type    string         `json:"type"`
-	Syntax  string         `json:"syntax"`
-	Paused  int            `json:"paused"`
-	Options map[string]any `json:"options"`
+	ID     int64  `json:"id"`
+	Name   string `json:"name"`
+	Type   string `json:"type"`
+	Syntax string `json:"syntax"`
+	Paused int    `json:"paused"`
+	// ViewOnly is the caller's access: true when their groups grant the
+	// data source view-only.
+	ViewOnly bool `json:"view_only"`
+	// Options and Groups are shown to admins only, secrets masked.
+	Options map[string]any `json:"options,omitempty"`
+	Groups  map[int64]bool `json:"groups,omitempty"`
 }
 
-func (s *Server) newDataSourceJSON(ds store.DataSource) dataSourceJSON {
+func (s *Server) newDataSourceJSON(c *echo.Context, ds store.DataSource) (dataSourceJSON, error) {
+	k := currentCaller(c)
+	out := dataSourceJSON{ID: ds.ID, Name: ds.Name, Type: ds.Type, Syntax: "sql", ViewOnly: k.dataSource(ds.ID) == store.ViewOnly}
+	if !k.user.IsAdmin {
+		return out, nil
+	}
+	groups, err := s.store.DataSourceGroups(c.Request().Context(), ds.ID)
+	if err != nil {
+		return dataSourceJSON{}, err
+	}
+	out.Groups = groups
 	opts := map[string]any{}
 	json.Unmarshal(ds.Options, &opts)
 	for _, k := range s.types.SecretOptions(ds.Type) {
@@ -34,7 +49,17 @@ func (s *Server) newDataSourceJSON(ds store.DataSource) dataSourceJSON {
 			opts[k] = secretMask
 		}
 	}
-	return dataSourceJSON{ID: ds.ID, Name: ds.Name, Type: ds.Type, Syntax: "sql", Options: opts}
+	out.Options = opts
+	return out, nil
+}
+
+// writeDataSource answers with ds as the caller may see it.
+func (s *Server) writeDataSource(c *echo.Context, ds store.DataSource) error {
+	out, err := s.newDataSourceJSON(c, ds)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 type dataSourceBody struct {
@@ -50,10 +75,15 @@ func (s *Server) listDataSources(c *echo.Context) error {
 		return err
 	}
 	out := make([]dataSourceJSON, 0, len(all))
+	k := currentCaller(c)
 	for _, ds := range all {
-		if useDataSource(currentUser(c), ds.ID) == nil {
-			out = append(out, s.newDataSourceJSON(ds))
+		if k.dataSource(ds.ID) < store.ViewOnly {
+			continue
 		}
+		// Lists never carry options: one query per data source is not
+		// worth it, and Redash's list has none either.
+		out = append(out, dataSourceJSON{ID: ds.ID, Name: ds.Name, Type: ds.Type, Syntax: "sql",
+			ViewOnly: k.dataSource(ds.ID) == store.ViewOnly})
 	}
 	return c.JSON(http.StatusOK, out)
 }
@@ -74,8 +104,8 @@ func (s *Server) loadDataSource(c *echo.Context) (store.DataSource, error) {
 		return store.DataSource{}, err
 	}
 	ds, err := s.store.DataSource(c.Request().Context(), id)
-	if err == nil {
-		err = useDataSource(currentUser(c), ds.ID)
+	if err == nil && currentCaller(c).dataSource(ds.ID) < store.ViewOnly {
+		err = store.ErrNotFound
 	}
 	if err != nil {
 		return store.DataSource{}, notFoundIf(err, "data source %d not found", id)
@@ -89,7 +119,7 @@ func (s *Server) getDataSource(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, s.newDataSourceJSON(ds))
+	return s.writeDataSource(c, ds)
 }
 
 // createDataSource answers POST /api/data_sources (admins).
@@ -109,7 +139,7 @@ func (s *Server) createDataSource(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, s.newDataSourceJSON(created))
+	return s.writeDataSource(c, created)
 }
 
 // updateDataSource answers POST /api/data_sources/<id> (admins). Absent
@@ -134,7 +164,7 @@ func (s *Server) updateDataSource(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, s.newDataSourceJSON(ds))
+	return s.writeDataSource(c, ds)
 }
 
 // applyDataSource copies b onto ds, unmasking secrets, and validates it.

@@ -32,16 +32,23 @@ func newJobJSON(j store.Job) jobJSON {
 // loadJob returns the job named by the path parameter name, if the caller
 // may see it. On /api/queries/<id>/jobs/<jid> the job must belong to query id.
 func (s *Server) loadJob(c *echo.Context, name string) (store.Job, error) {
+	ctx := c.Request().Context()
 	id := c.Param(name)
-	job, err := s.store.Job(c.Request().Context(), id)
-	if err == nil {
-		err = useDataSource(currentUser(c), job.DataSourceID)
-	}
-	if err == nil && c.Param("id") != "" && name == "jid" {
+	job, err := s.store.Job(ctx, id)
+	var q *store.Query
+	if err == nil && name == "jid" {
+		var found store.Query
 		qid, perr := idParam(c, "id")
+		if perr == nil {
+			found, err = s.store.Query(ctx, qid)
+			q = &found
+		}
 		if perr != nil || job.QueryID == nil || *job.QueryID != qid {
 			err = store.ErrNotFound
 		}
+	}
+	if err == nil && !currentCaller(c).canSeeJob(job, q) {
+		err = store.ErrNotFound
 	}
 	if err != nil {
 		return store.Job{}, notFoundIf(err, "job %q not found", id)
@@ -77,6 +84,9 @@ func (s *Server) getJob(c *echo.Context) error {
 func (s *Server) cancelJob(c *echo.Context) error {
 	job, err := s.loadJob(c, "id")
 	if err != nil {
+		return err
+	}
+	if err := currentCaller(c).mayCancelJob(job); err != nil {
 		return err
 	}
 	job, err = s.store.RequestCancel(c.Request().Context(), job.ID)

@@ -288,6 +288,13 @@ func parseParamDef(raw json.RawMessage) (paramDef, error) {
 	return d, nil
 }
 
+// querySafe reports whether saved query q runs without splicing raw text
+// into its SQL; options that do not parse count as unsafe.
+func querySafe(q store.Query) bool {
+	_, schema, err := parseQueryOptions(q.Options)
+	return err == nil && schema.isSafe(q.Query)
+}
+
 // isSafe reports whether text with schema can run without splicing raw
 // text into SQL: no parameter of type text, and no reference without a
 // definition (those are substituted as text). Redash calls this is_safe;
@@ -671,7 +678,7 @@ var paramZone = time.UTC
 // applySavedParameters validates values against saved query q's parameters
 // and renders its text with them (see paramSchema.apply), resolving
 // relative dates in loc; query dropdowns read as user.
-func (s *Server) applySavedParameters(ctx context.Context, user store.User, q store.Query, values map[string]json.RawMessage, loc *time.Location) (string, error) {
+func (s *Server) applySavedParameters(ctx context.Context, k caller, q store.Query, values map[string]json.RawMessage, loc *time.Location) (string, error) {
 	_, schema, err := parseQueryOptions(q.Options)
 	if err != nil { // validated on write: a stored one that fails is our fault
 		return "", fmt.Errorf("options of query %d: %s", q.ID, err)
@@ -680,7 +687,7 @@ func (s *Server) applySavedParameters(ctx context.Context, user store.User, q st
 		now: s.cfg.Now(),
 		loc: loc,
 		dropdown: func(param string, id int64, vals []string) ([]string, error) {
-			return s.notInDropdown(ctx, user, param, id, vals)
+			return s.notInDropdown(ctx, k, param, id, vals)
 		},
 	})
 }
@@ -690,9 +697,9 @@ func (s *Server) applySavedParameters(ctx context.Context, user store.User, q st
 // (any case) if there is one, else the first, in the first maxDropdownRows
 // rows. A query that does not exist, that user may not see or that has no
 // result is a 400 naming param.
-func (s *Server) notInDropdown(ctx context.Context, user store.User, param string, id int64, vals []string) ([]string, error) {
+func (s *Server) notInDropdown(ctx context.Context, k caller, param string, id int64, vals []string) ([]string, error) {
 	q, err := s.store.Query(ctx, id)
-	if err == nil && q.DataSourceID != nil && useDataSource(user, *q.DataSourceID) != nil {
+	if err == nil && !k.isKey() && !k.canSeeQuery(q) {
 		err = store.ErrNotFound
 	}
 	if errors.Is(err, store.ErrNotFound) {

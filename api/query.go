@@ -23,9 +23,8 @@ type queryJSON struct {
 	UserID            int64           `json:"user_id"`
 	Options           json.RawMessage `json:"options"`
 	// IsSafe is false when running the query splices raw text into its SQL
-	// (see paramSchema.isSafe). Nothing restricts unsafe queries yet: the
-	// permissions that use it (view-only groups and query or dashboard keys
-	// run safe queries only) come with groups.
+	// (see paramSchema.isSafe): only users with full access to its data
+	// source may run it, never view-only groups nor query or dashboard keys.
 	IsSafe    bool   `json:"is_safe"`
 	CreatedAt string `json:"created_at"`
 	UpdatedAt string `json:"updated_at"`
@@ -74,11 +73,11 @@ func (s *Server) apply(c *echo.Context, b queryBody, q *store.Query) error {
 	}
 	if b.DataSourceID != nil {
 		ds, err := s.store.DataSource(c.Request().Context(), *b.DataSourceID)
-		if err == nil {
-			err = useDataSource(currentUser(c), ds.ID)
-		}
 		if err != nil {
 			return notFoundIf(err, "data source %d does not exist", *b.DataSourceID)
+		}
+		if err := currentCaller(c).mayRunOn(ds.ID); err != nil {
+			return err
 		}
 		q.DataSourceID = &ds.ID
 	}
@@ -119,8 +118,8 @@ func (s *Server) loadQuery(c *echo.Context) (store.Query, error) {
 		return store.Query{}, err
 	}
 	q, err := s.store.Query(c.Request().Context(), id)
-	if err == nil && q.DataSourceID != nil {
-		err = useDataSource(currentUser(c), *q.DataSourceID)
+	if err == nil && !currentCaller(c).canSeeQuery(q) {
+		err = store.ErrNotFound
 	}
 	if err != nil {
 		return store.Query{}, notFoundIf(err, "query %d not found", id)
@@ -141,6 +140,9 @@ func (s *Server) getQuery(c *echo.Context) error {
 func (s *Server) updateQuery(c *echo.Context) error {
 	q, err := s.loadQuery(c)
 	if err != nil {
+		return err
+	}
+	if err := currentCaller(c).mayEditQuery(q); err != nil {
 		return err
 	}
 	var b queryBody
@@ -164,10 +166,10 @@ func (s *Server) listQueries(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	u := currentUser(c)
+	k := currentCaller(c)
 	out := make([]queryJSON, 0, len(qs))
 	for _, q := range qs {
-		if q.DataSourceID != nil && useDataSource(u, *q.DataSourceID) != nil {
+		if !k.canSeeQuery(q) {
 			continue
 		}
 		out = append(out, newQueryJSON(q))

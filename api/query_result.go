@@ -31,6 +31,7 @@ type executeBody struct {
 type execution struct {
 	dataSourceID int64
 	queryID      *int64
+	userID       int64 // who the job runs as: the caller, or a key's query owner
 	text         string
 	maxAge       cache.MaxAge
 	wait         time.Duration
@@ -54,11 +55,11 @@ func (s *Server) executeAdHoc(c *echo.Context) error {
 		return jobError(badRequest("query is required: the SQL to run"))
 	}
 	ds, err := s.store.DataSource(c.Request().Context(), dsID)
-	if err == nil {
-		err = useDataSource(currentUser(c), ds.ID)
-	}
 	if err != nil {
 		return jobError(notFoundIf(err, "data source %d does not exist", dsID))
+	}
+	if err := currentCaller(c).mayRunOn(ds.ID); err != nil {
+		return jobError(err)
 	}
 	text, err := applyParameters(*body.Query, body.Parameters)
 	if err != nil {
@@ -68,6 +69,7 @@ func (s *Server) executeAdHoc(c *echo.Context) error {
 	if err != nil {
 		return jobError(err)
 	}
+	ex.userID = currentUser(c).ID
 	return s.execute(c, ex)
 }
 
@@ -96,20 +98,26 @@ func (s *Server) executeQuery(c *echo.Context) error {
 	} else {
 		q, err = s.store.Query(c.Request().Context(), id)
 	}
-	if err == nil && q.DataSourceID == nil {
-		return jobError(badRequest("query %d has no data source", id))
-	}
-	if err == nil {
-		err = useDataSource(currentUser(c), *q.DataSourceID)
+	k := currentCaller(c)
+	if err == nil && !k.canSeeQuery(q) {
+		err = store.ErrNotFound
 	}
 	if err != nil {
 		return jobError(notFoundIf(err, "query %d not found", id))
+	}
+	if q.DataSourceID == nil {
+		return jobError(badRequest("query %d has no data source", id))
+	}
+	if k.dataSource(*q.DataSourceID) != store.FullAccess {
+		if err := k.mayRunQuery(q, querySafe(q)); err != nil {
+			return jobError(err)
+		}
 	}
 	plain = plain && !strings.Contains(q.Query, "{{")
 	if plain && cached != nil {
 		return s.writeQueryResult(c, *cached, page{limit: -1})
 	}
-	text, err := s.applySavedParameters(c.Request().Context(), currentUser(c), q, body.Parameters, paramZone)
+	text, err := s.applySavedParameters(c.Request().Context(), k, q, body.Parameters, paramZone)
 	if err != nil {
 		return jobError(err)
 	}
@@ -118,6 +126,10 @@ func (s *Server) executeQuery(c *echo.Context) error {
 		return jobError(err)
 	}
 	ex.cacheChecked = plain
+	ex.userID = k.user.ID
+	if k.isKey() {
+		ex.userID = q.UserID
+	}
 	return s.execute(c, ex)
 }
 
@@ -156,7 +168,7 @@ func (s *Server) execute(c *echo.Context, ex execution) error {
 		QueryID:      ex.queryID,
 		QueryHash:    hash,
 		QueryText:    ex.text,
-		UserID:       currentUser(c).ID,
+		UserID:       ex.userID,
 	})
 	if err != nil {
 		return err
@@ -274,9 +286,13 @@ func (s *Server) getQueryResult(c *echo.Context) error {
 		}
 		q = &found
 	}
+	k := currentCaller(c)
+	if q != nil && !k.canSeeQuery(*q) {
+		return notFound("query %d not found", q.ID)
+	}
 	r, err := s.store.QueryResult(c.Request().Context(), id)
-	if err == nil {
-		err = useDataSource(currentUser(c), r.DataSourceID)
+	if err == nil && !k.canSeeResult(r, q) {
+		err = store.ErrNotFound
 	}
 	if err != nil {
 		return notFoundIf(err, "query result %d not found", id)
@@ -301,7 +317,11 @@ func (s *Server) getLatestQueryResult(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
+	k := currentCaller(c)
 	q, err := s.store.Query(c.Request().Context(), id)
+	if err == nil && !k.canSeeQuery(q) {
+		err = store.ErrNotFound
+	}
 	if err != nil {
 		return notFoundIf(err, "query %d not found", id)
 	}
@@ -309,8 +329,8 @@ func (s *Server) getLatestQueryResult(c *echo.Context) error {
 		return notFound("No cached result found for this query.")
 	}
 	r, err := s.store.QueryResult(c.Request().Context(), *q.LatestQueryDataID)
-	if err == nil {
-		err = useDataSource(currentUser(c), r.DataSourceID)
+	if err == nil && !k.canSeeResult(r, &q) {
+		err = store.ErrNotFound
 	}
 	if err != nil {
 		return notFoundIf(err, "No cached result found for this query.")

@@ -48,16 +48,21 @@ func (s *Store) sealOptions(options json.RawMessage) ([]byte, error) {
 	return s.sealer.seal(options), nil
 }
 
-// CreateDataSource records a data source; options are stored encrypted and
-// default to {}. A name already taken gives ErrConflict.
+// CreateDataSource records a data source, granted in full to the builtin
+// group; options are stored encrypted and default to {}. A name already taken gives ErrConflict.
 func (s *Store) CreateDataSource(ctx context.Context, name, typ string, options json.RawMessage) (DataSource, error) {
 	sealed, err := s.sealOptions(options)
 	if err != nil {
 		return DataSource{}, fmt.Errorf("create data source %q: %w", name, err)
 	}
 	ds, err := s.scanDataSource(s.pool.QueryRow(ctx, `
-		INSERT INTO data_sources (name, type, options_sealed) VALUES ($1, $2, $3)
-		RETURNING `+dataSourceColumns, name, typ, sealed))
+		WITH d AS (
+			INSERT INTO data_sources (name, type, options_sealed) VALUES ($1, $2, $3)
+			RETURNING `+dataSourceColumns+`
+		), g AS (
+			INSERT INTO data_source_groups (data_source_id, group_id) SELECT d.id, groups.id FROM d, groups WHERE groups.builtin
+		)
+		SELECT `+dataSourceColumns+` FROM d`, name, typ, sealed))
 	if pgCode(err) == uniqueViolation {
 		return DataSource{}, fmt.Errorf("create data source: name %q is already taken: %w", name, ErrConflict)
 	}

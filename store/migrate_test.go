@@ -54,7 +54,8 @@ func TestMigrateConcurrent(t *testing.T) {
 	}
 
 	tables := count(t, s.Pool(), `SELECT count(*) FROM pg_tables WHERE schemaname = $1`, schema)
-	if want := 7; tables != want { // 6 of ours and goose_db_version
+	want := count(t, s.Pool(), `SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()`)
+	if tables != want { // as many as a schema migrated alone
 		t.Errorf("tables in %s after concurrent Migrate = %d, want %d", schema, tables, want)
 	}
 	applied := count(t, s.Pool(), `SELECT count(*) FROM `+schema+`.goose_db_version WHERE version_id = 1`)
@@ -69,17 +70,64 @@ func TestMigrateConcurrent(t *testing.T) {
 func TestMigrateDropsEarlyQueueColumn(t *testing.T) {
 	s, _ := storetest.New(t)
 	ctx := context.Background()
-	if _, err := s.Pool().Exec(ctx, `ALTER TABLE jobs ADD COLUMN queue text NOT NULL DEFAULT 'x';
-		ALTER TABLE jobs ALTER COLUMN queue DROP DEFAULT;
-		DELETE FROM goose_db_version WHERE version_id = 4`); err != nil {
+	pool := emptySchema(t, s.Pool())
+	if err := store.MigrateTo(ctx, pool, 3); err != nil {
+		t.Fatalf("MigrateTo(3) = %v", err)
+	}
+	if _, err := pool.Exec(ctx, `ALTER TABLE jobs ADD COLUMN queue text NOT NULL DEFAULT 'x';
+		ALTER TABLE jobs ALTER COLUMN queue DROP DEFAULT`); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.Migrate(ctx, s.Pool()); err != nil {
+	if err := store.Migrate(ctx, pool); err != nil {
 		t.Fatalf("Migrate() = %v", err)
 	}
 	var n int
-	if err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM information_schema.columns
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM information_schema.columns
 		WHERE table_schema = current_schema() AND table_name = 'jobs' AND column_name = 'queue'`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("jobs.queue columns after Migrate = %d, %v; want 0", n, err)
 	}
+}
+
+// TestMigrateGroupsExisting checks that 00005 puts the users and data
+// sources of an existing database in the builtin group, so nobody loses
+// access on upgrade.
+func TestMigrateGroupsExisting(t *testing.T) {
+	s, _ := storetest.New(t)
+	ctx := context.Background()
+	pool := emptySchema(t, s.Pool())
+	if err := store.MigrateTo(ctx, pool, 4); err != nil {
+		t.Fatalf("MigrateTo(4) = %v", err)
+	}
+	exec(t, pool, `INSERT INTO users (email, name) VALUES ('old@example.com', 'old')`)
+	exec(t, pool, `INSERT INTO data_sources (name, type, options_sealed) VALUES ('old', 'pg', '')`)
+	if err := store.Migrate(ctx, pool); err != nil {
+		t.Fatalf("Migrate() = %v", err)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM group_members m JOIN groups g ON g.id = m.group_id WHERE g.builtin`); n != 1 {
+		t.Errorf("members of the builtin group after Migrate = %d, want the 1 existing user", n)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM data_source_groups d JOIN groups g ON g.id = d.group_id WHERE g.builtin AND NOT d.view_only`); n != 1 {
+		t.Errorf("data sources granted in full to the builtin group after Migrate = %d, want the 1 existing", n)
+	}
+}
+
+// emptySchema returns a pool whose search_path is a new empty schema,
+// dropped when the test ends.
+func emptySchema(t *testing.T, base *pgxpool.Pool) *pgxpool.Pool {
+	t.Helper()
+	ctx := context.Background()
+	var schema string
+	if err := base.QueryRow(ctx, `SELECT current_schema() || '_e'`).Scan(&schema); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, base, "CREATE SCHEMA "+schema)
+	t.Cleanup(func() { exec(t, base, "DROP SCHEMA "+schema+" CASCADE") })
+	cfg := base.Config()
+	cfg.ConnConfig.RuntimeParams["search_path"] = schema
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close) // runs before the DROP SCHEMA above
+	return pool
 }

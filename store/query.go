@@ -23,23 +23,60 @@ type Query struct {
 	// Options is a JSON object, Redash's query options: {"parameters": […],
 	// …}. The store checks only that it is JSON; empty stores
 	// DefaultQueryOptions. It comes back as PostgreSQL's jsonb writes it.
-	Options   json.RawMessage
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Options json.RawMessage
+	Tags    []string
+	// IsArchived queries are hidden from lists and never scheduled.
+	IsArchived bool
+	IsDraft    bool
+	// Version counts saved edits, for optimistic locking of updates.
+	Version int
+	// APIKey reads this query and its results only; "" until one is made.
+	APIKey           string
+	LastModifiedByID *int64
+	// Schedule is the refresh schedule as JSON, nil for none.
+	Schedule         json.RawMessage
+	ScheduleFailures int
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
 }
 
 // DefaultQueryOptions are the options of a query saved without any, as
 // PostgreSQL's jsonb writes them.
 var DefaultQueryOptions = json.RawMessage(`{"parameters": []}`)
 
-const queryColumns = `id, name, description, query, query_hash, data_source_id, user_id,
-	latest_query_data_id, options, created_at, updated_at`
+const queryColumns = `queries.id, queries.name, queries.description, queries.query, queries.query_hash,
+	queries.data_source_id, queries.user_id, queries.latest_query_data_id, queries.options, queries.tags,
+	queries.is_archived, queries.is_draft, queries.version, queries.api_key_sealed, queries.last_modified_by_id,
+	queries.schedule, queries.schedule_failures, queries.created_at, queries.updated_at`
 
-func scanQuery(row pgx.Row) (Query, error) {
+// queryFields are the scan targets of queryColumns; sealedKey receives the
+// sealed API key for openQuery.
+func queryFields(q *Query, sealedKey *[]byte) []any {
+	return []any{&q.ID, &q.Name, &q.Description, &q.Query, &q.QueryHash, &q.DataSourceID, &q.UserID,
+		&q.LatestQueryDataID, &q.Options, &q.Tags, &q.IsArchived, &q.IsDraft, &q.Version, sealedKey,
+		&q.LastModifiedByID, &q.Schedule, &q.ScheduleFailures, &q.CreatedAt, &q.UpdatedAt}
+}
+
+// openQuery unseals q's API key.
+func (s *Store) openQuery(q *Query, sealedKey []byte) error {
+	if sealedKey == nil {
+		return nil
+	}
+	key, err := s.sealer.open(sealedKey)
+	if err != nil {
+		return fmt.Errorf("api key of query %d: %w", q.ID, err)
+	}
+	q.APIKey = string(key)
+	return nil
+}
+
+func (s *Store) scanQuery(row pgx.Row) (Query, error) {
 	var q Query
-	err := row.Scan(&q.ID, &q.Name, &q.Description, &q.Query, &q.QueryHash, &q.DataSourceID, &q.UserID,
-		&q.LatestQueryDataID, &q.Options, &q.CreatedAt, &q.UpdatedAt)
-	return q, err
+	var sealedKey []byte
+	if err := row.Scan(queryFields(&q, &sealedKey)...); err != nil {
+		return Query{}, err
+	}
+	return q, s.openQuery(&q, sealedKey)
 }
 
 // queryOptions returns q's options as the text to store, checking that they
@@ -61,18 +98,21 @@ func latestResultID(ds, hash string) string {
 		ORDER BY retrieved_at DESC LIMIT 1)`
 }
 
-// CreateQuery records q (its ID, LatestQueryDataID and timestamps are
-// ignored) and links it to the newest existing result of its data source and
+// CreateQuery records q with a new API key (its ID, LatestQueryDataID, APIKey
+// and timestamps are ignored) and links it to the newest existing result of its data source and
 // hash, if any. A missing data source or user gives ErrNotFound.
 func (s *Store) CreateQuery(ctx context.Context, q Query) (Query, error) {
 	options, err := queryOptions(q)
 	if err != nil {
 		return Query{}, fmt.Errorf("create query: %w", err)
 	}
-	created, err := scanQuery(s.pool.QueryRow(ctx, `
-		INSERT INTO queries (name, description, query, query_hash, data_source_id, user_id, options, latest_query_data_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, `+latestResultID("$5", "$4")+`)
-		RETURNING `+queryColumns, q.Name, q.Description, q.Query, q.QueryHash, q.DataSourceID, q.UserID, options))
+	key := newAPIKey()
+	created, err := s.scanQuery(s.pool.QueryRow(ctx, `
+		INSERT INTO queries (name, description, query, query_hash, data_source_id, user_id, options,
+			api_key_hash, api_key_sealed, latest_query_data_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, `+latestResultID("$5", "$4")+`)
+		RETURNING `+queryColumns, q.Name, q.Description, q.Query, q.QueryHash, q.DataSourceID, q.UserID, options,
+		hashAPIKey(key), s.sealer.seal([]byte(key))))
 	if pgCode(err) == foreignKeyViolation {
 		return Query{}, fmt.Errorf("create query: no such data source or user: %w", ErrNotFound)
 	}
@@ -84,7 +124,7 @@ func (s *Store) CreateQuery(ctx context.Context, q Query) (Query, error) {
 
 // Query returns the saved query with id. Missing gives ErrNotFound.
 func (s *Store) Query(ctx context.Context, id int64) (Query, error) {
-	q, err := scanQuery(s.pool.QueryRow(ctx, `SELECT `+queryColumns+` FROM queries WHERE id = $1`, id))
+	q, err := s.scanQuery(s.pool.QueryRow(ctx, `SELECT `+queryColumns+` FROM queries WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Query{}, fmt.Errorf("query %d: %w", id, ErrNotFound)
 	}
@@ -100,7 +140,7 @@ func (s *Store) Queries(ctx context.Context) ([]Query, error) {
 	if err != nil {
 		return nil, fmt.Errorf("queries: %w", err)
 	}
-	all, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Query, error) { return scanQuery(row) })
+	all, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Query, error) { return s.scanQuery(row) })
 	if err != nil {
 		return nil, fmt.Errorf("queries: %w", err)
 	}
@@ -117,7 +157,7 @@ func (s *Store) UpdateQuery(ctx context.Context, q Query) (Query, error) {
 	if err != nil {
 		return Query{}, fmt.Errorf("update query %d: %w", q.ID, err)
 	}
-	updated, err := scanQuery(s.pool.QueryRow(ctx, `
+	updated, err := s.scanQuery(s.pool.QueryRow(ctx, `
 		UPDATE queries SET name = $2, description = $3, query = $4, query_hash = $5, data_source_id = $6,
 			options = $7::jsonb,
 			latest_query_data_id = CASE
@@ -149,18 +189,18 @@ func (s *Store) QueryWithLatestResult(ctx context.Context, id int64, maxAge time
 		window = -1 // any age, even for windows under a microsecond
 	}
 	row := s.pool.QueryRow(ctx, `
-		SELECT q.id, q.name, q.description, q.query, q.query_hash, q.data_source_id, q.user_id,
-			q.latest_query_data_id, q.options, q.created_at, q.updated_at,
+		SELECT `+queryColumns+`,
 			r.id, r.data_source_id, r.query_hash, r.query, r.columns, r.row_count, r.bytes, r.runtime,
 			r.retrieved_at, r.storage_key, r.checksum
-		FROM queries q LEFT JOIN LATERAL (
+		FROM queries LEFT JOIN LATERAL (
 			SELECT * FROM query_results r
-			WHERE r.data_source_id = q.data_source_id AND r.query_hash = q.query_hash
+			WHERE r.data_source_id = queries.data_source_id AND r.query_hash = queries.query_hash
 				AND ($2::bigint < 0 OR r.retrieved_at >= now() - $2::bigint * interval '1 microsecond')
 			ORDER BY r.retrieved_at DESC LIMIT 1
 		) r ON true
-		WHERE q.id = $1`, id, window)
+		WHERE queries.id = $1`, id, window)
 	var q Query
+	var sealedKey []byte
 	var r struct {
 		id, ds, rows, bytes *int64
 		hash, query, key    *string
@@ -169,9 +209,11 @@ func (s *Store) QueryWithLatestResult(ctx context.Context, id int64, maxAge time
 		runtime             *float64
 		retrievedAt         *time.Time
 	}
-	err := row.Scan(&q.ID, &q.Name, &q.Description, &q.Query, &q.QueryHash, &q.DataSourceID, &q.UserID,
-		&q.LatestQueryDataID, &q.Options, &q.CreatedAt, &q.UpdatedAt,
-		&r.id, &r.ds, &r.hash, &r.query, &r.cols, &r.rows, &r.bytes, &r.runtime, &r.retrievedAt, &r.key, &r.checksum)
+	err := row.Scan(append(queryFields(&q, &sealedKey),
+		&r.id, &r.ds, &r.hash, &r.query, &r.cols, &r.rows, &r.bytes, &r.runtime, &r.retrievedAt, &r.key, &r.checksum)...)
+	if err == nil {
+		err = s.openQuery(&q, sealedKey)
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Query{}, nil, fmt.Errorf("query %d: %w", id, ErrNotFound)
 	}
@@ -189,4 +231,34 @@ func (s *Store) QueryWithLatestResult(ctx context.Context, id int64, maxAge time
 		ID: *r.id, DataSourceID: *r.ds, QueryHash: *r.hash, Query: *r.query, Columns: cols, RowCount: *r.rows,
 		Bytes: *r.bytes, Runtime: *r.runtime, RetrievedAt: *r.retrievedAt, StorageKey: *r.key, Checksum: *r.checksum,
 	}, nil
+}
+
+// QueryByAPIKey returns the query, not archived, whose own API key is key.
+// Any other key gives ErrNotFound.
+func (s *Store) QueryByAPIKey(ctx context.Context, key string) (Query, error) {
+	q, err := s.scanQuery(s.pool.QueryRow(ctx, `
+		SELECT `+queryColumns+` FROM queries WHERE api_key_hash = $1 AND NOT is_archived`, hashAPIKey(key)))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Query{}, fmt.Errorf("query by api key: %w", ErrNotFound)
+	}
+	if err != nil {
+		return Query{}, fmt.Errorf("query by api key: %w", err)
+	}
+	return q, nil
+}
+
+// RegenerateQueryAPIKey gives query id a new API key; the old one stops
+// working. A missing query gives ErrNotFound.
+func (s *Store) RegenerateQueryAPIKey(ctx context.Context, id int64) (Query, error) {
+	key := newAPIKey()
+	q, err := s.scanQuery(s.pool.QueryRow(ctx, `
+		UPDATE queries SET api_key_hash = $2, api_key_sealed = $3, updated_at = now() WHERE id = $1
+		RETURNING `+queryColumns, id, hashAPIKey(key), s.sealer.seal([]byte(key))))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Query{}, fmt.Errorf("regenerate api key of query %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Query{}, fmt.Errorf("regenerate api key of query %d: %w", id, err)
+	}
+	return q, nil
 }

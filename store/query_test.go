@@ -54,6 +54,10 @@ func TestCreateQuery(t *testing.T) {
 			want := in
 			want.ID, want.LatestQueryDataID, want.CreatedAt, want.UpdatedAt = q.ID, tc.wantLatest, q.CreatedAt, q.UpdatedAt
 			want.Options = store.DefaultQueryOptions
+			want.Tags, want.Version, want.APIKey = []string{}, 1, q.APIKey
+			if len(q.APIKey) != 40 {
+				t.Errorf("CreateQuery(%+v).APIKey = %q, want 40 characters", in, q.APIKey)
+			}
 			if diff := cmp.Diff(want, q); diff != "" || q.ID == 0 || q.CreatedAt.IsZero() {
 				t.Errorf("CreateQuery(%+v) diff (-want +got):\n%s", in, diff)
 			}

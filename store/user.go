@@ -31,9 +31,9 @@ func scanUser(row pgx.Row) (User, error) {
 	return u, err
 }
 
-// CreateUser creates a user and one API key for it, and returns the key in
-// clear: this is the only time it is visible, since only its SHA-256 is
-// stored. name defaults to the part of email before '@'. An email already
+// CreateUser creates a user, member of the builtin group, and one API key for
+// it, and returns the key in clear: this is the only time it is visible,
+// since only its SHA-256 is stored. name defaults to the part of email before '@'. An email already
 // taken, compared case-insensitively, gives ErrConflict.
 func (s *Store) CreateUser(ctx context.Context, email, name string, isAdmin bool) (User, string, error) {
 	if name == "" {
@@ -49,7 +49,10 @@ func (s *Store) CreateUser(ctx context.Context, email, name string, isAdmin bool
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO api_keys (user_id, key_hash) VALUES ($1, $2)`, u.ID, hashAPIKey(key))
+		_, err = tx.Exec(ctx, `
+			WITH k AS (INSERT INTO api_keys (user_id, key_hash) VALUES ($1, $2))
+			INSERT INTO group_members (group_id, user_id) SELECT id, $1 FROM groups WHERE builtin`,
+			u.ID, hashAPIKey(key))
 		return err
 	})
 	if pgCode(err) == uniqueViolation {
@@ -131,4 +134,70 @@ func newAPIKey() string {
 func hashAPIKey(key string) string {
 	sum := sha256.Sum256([]byte(key))
 	return hex.EncodeToString(sum[:])
+}
+
+// Users returns every user, by name.
+func (s *Store) Users(ctx context.Context) ([]User, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+userColumns+` FROM users ORDER BY lower(name), id`)
+	if err != nil {
+		return nil, fmt.Errorf("users: %w", err)
+	}
+	users, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (User, error) { return scanUser(row) })
+	if err != nil {
+		return nil, fmt.Errorf("users: %w", err)
+	}
+	return users, nil
+}
+
+// UpdateUser sets the email, name and is_admin of user u.ID. An email
+// already taken gives ErrConflict, a missing user ErrNotFound.
+func (s *Store) UpdateUser(ctx context.Context, u User) (User, error) {
+	updated, err := scanUser(s.pool.QueryRow(ctx, `
+		UPDATE users SET email = $2, name = $3, is_admin = $4 WHERE id = $1 RETURNING `+userColumns,
+		u.ID, u.Email, u.Name, u.IsAdmin))
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return User{}, fmt.Errorf("update user %d: %w", u.ID, ErrNotFound)
+	case pgCode(err) == uniqueViolation:
+		return User{}, fmt.Errorf("update user %d: email %q is already taken: %w", u.ID, u.Email, ErrConflict)
+	case err != nil:
+		return User{}, fmt.Errorf("update user %d: %w", u.ID, err)
+	}
+	return updated, nil
+}
+
+// SetUserDisabled disables user id (its API keys stop working) or enables
+// it again. A missing user gives ErrNotFound.
+func (s *Store) SetUserDisabled(ctx context.Context, id int64, disabled bool) (User, error) {
+	u, err := scanUser(s.pool.QueryRow(ctx, `
+		UPDATE users SET disabled_at = CASE WHEN $2 THEN coalesce(disabled_at, now()) END
+		WHERE id = $1 RETURNING `+userColumns, id, disabled))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return User{}, fmt.Errorf("disable user %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("disable user %d: %w", id, err)
+	}
+	return u, nil
+}
+
+// RegenerateAPIKey replaces every API key of user id with a new one and
+// returns it in clear, the only time it is visible. A missing user gives
+// ErrNotFound.
+func (s *Store) RegenerateAPIKey(ctx context.Context, id int64) (string, error) {
+	key := newAPIKey()
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM api_keys WHERE user_id = $1`, id); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO api_keys (user_id, key_hash) VALUES ($1, $2)`, id, hashAPIKey(key))
+		return err
+	})
+	if pgCode(err) == foreignKeyViolation {
+		return "", fmt.Errorf("regenerate api key of user %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("regenerate api key of user %d: %w", id, err)
+	}
+	return key, nil
 }
