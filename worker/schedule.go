@@ -3,12 +3,15 @@ package worker
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/robfig/cron/v3"
 )
 
 // Bounds of a schedule's interval, in seconds.
@@ -430,4 +433,139 @@ func given(v json.RawMessage) string {
 		s = strings.ToValidUTF8(s[:maxLen], "") + "…"
 	}
 	return s
+}
+
+// DashboardSchedule is a dashboard's refresh schedule: every Interval seconds, or on a cron
+// expression in Timezone.
+type DashboardSchedule struct {
+	Interval int64  // seconds, or 0 when Cron is set
+	Cron     string // standard 5-field cron ("*/15 * * * *"), or descriptors like "@hourly"
+	Timezone string // IANA, "" = UTC; only meaningful with Cron
+}
+
+var dashboardScheduleKeys = []string{"interval", "cron", "timezone"}
+
+// ParseDashboardSchedule reads a dashboard's refresh schedule,
+// {"interval": …} or {"cron": …, "timezone": …}. It returns nil and no error
+// when there is no schedule: empty input, null, or an object whose every
+// value is null or absent. A missing key means null. The schedule has exactly
+// one of interval (seconds, at least 60) and cron (5 fields, or a descriptor
+// such as "@hourly"; not "@every", and no CRON_TZ= or TZ= prefix: the zone is
+// the timezone key). Anything else is an error whose message, meant for the
+// API's client, names the key, the value given and what is expected.
+func ParseDashboardSchedule(raw json.RawMessage) (*DashboardSchedule, error) {
+	obj, err := scheduleObject(raw, dashboardScheduleKeys)
+	if obj == nil || err != nil {
+		return nil, err
+	}
+	if allNull(obj, dashboardScheduleKeys) {
+		return nil, nil
+	}
+	iv, cr := obj["interval"], obj["cron"]
+	switch {
+	case !isNull(iv) && !isNull(cr):
+		return nil, fmt.Errorf("schedule has both interval %s and cron %s; expected one of them", given(iv), given(cr))
+	case isNull(iv) && isNull(cr):
+		return nil, errors.New(`schedule has neither interval nor cron; expected one of them, ` +
+			`such as {"interval": 300} or {"cron": "*/15 * * * *"}`)
+	}
+	var s DashboardSchedule
+	if !isNull(iv) {
+		if s.Interval, err = parseInterval(iv); err != nil {
+			return nil, err
+		}
+	} else {
+		if s.Cron, err = parseCron(cr); err != nil {
+			return nil, err
+		}
+	}
+	if s.Timezone, err = parseTimezone(obj["timezone"]); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// MarshalJSON writes all three keys, null for those unset; interval is a JSON
+// number and timezone is "UTC" when unset.
+func (s DashboardSchedule) MarshalJSON() ([]byte, error) {
+	var interval *int64
+	if s.Interval != 0 {
+		interval = &s.Interval
+	}
+	return json.Marshal(struct {
+		Interval *int64  `json:"interval"`
+		Cron     *string `json:"cron"`
+		Timezone string  `json:"timezone"`
+	}{interval, nullable(s.Cron), zoneName(s.Timezone)})
+}
+
+// Next returns when the dashboard is next due, given when its last scheduled
+// refresh started (zero: never ran), when the schedule was set (created), and
+// how many scheduled refreshes in a row have failed. With Interval, refreshes
+// are Interval apart and one that never ran is due at created. With Cron, the
+// refresh is due at the expression's first time after last (never ran: after
+// created), in Timezone. Failures put it off as for QuerySchedule.Next.
+//
+// s must be valid, as ParseDashboardSchedule returns it; Next returns the zero
+// time for a Cron that does not parse or never fires.
+func (s DashboardSchedule) Next(last, created time.Time, failures int) time.Time {
+	if s.Cron == "" {
+		if last.IsZero() {
+			return created.Add(backoff(failures))
+		}
+		return last.Add(time.Duration(s.Interval)*time.Second + backoff(failures))
+	}
+	from := last
+	if from.IsZero() {
+		from = created
+	}
+	sched, err := parseStandard(s.Cron)
+	if err != nil {
+		return time.Time{}
+	}
+	next := sched.Next(from.In(loadZone(s.Timezone)))
+	if next.IsZero() {
+		return next
+	}
+	return next.Add(backoff(failures))
+}
+
+// parseCron checks a dashboard's cron expression and returns it trimmed.
+func parseCron(v json.RawMessage) (string, error) {
+	const expected = `expected 5 fields (minute hour day-of-month month day-of-week) such as "*/15 * * * *", ` +
+		`or a descriptor such as "@hourly"`
+	var str string
+	if json.Unmarshal(v, &str) != nil {
+		return "", fmt.Errorf("schedule.cron %s is not a cron expression; %s", given(v), expected)
+	}
+	str = strings.TrimSpace(str)
+	switch {
+	case strings.HasPrefix(str, "CRON_TZ=") || strings.HasPrefix(str, "TZ="):
+		return "", fmt.Errorf("schedule.cron %s has a time zone prefix; expected the zone in schedule.timezone "+
+			`and the expression without it, such as "0 9 * * 1-5"`, given(v))
+	case strings.HasPrefix(str, "@every"):
+		return "", fmt.Errorf(`schedule.cron %s is an interval; expected schedule.interval in seconds for that, `+
+			`such as {"interval": 300}`, given(v))
+	}
+	sched, err := parseStandard(str)
+	if err != nil {
+		return "", fmt.Errorf("schedule.cron %s is not a cron expression (%v); %s", given(v), err, expected)
+	}
+	// A SpecSchedule looks five years ahead; from 2000 that covers a 29 February.
+	if sched.Next(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)).IsZero() {
+		return "", fmt.Errorf("schedule.cron %s never fires; expected an expression that matches a date that exists, "+
+			`such as "0 0 28 2 *"`, given(v))
+	}
+	return str, nil
+}
+
+// parseStandard is cron.ParseStandard made safe for any input: robfig/cron
+// v3.0.1 panics on some malformed specs.
+func parseStandard(spec string) (sched cron.Schedule, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			sched, err = nil, fmt.Errorf("malformed: %v", r)
+		}
+	}()
+	return cron.ParseStandard(spec)
 }

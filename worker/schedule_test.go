@@ -427,3 +427,144 @@ func TestQueryScheduleLocation(t *testing.T) {
 		}
 	}
 }
+
+func TestParseDashboardSchedule(t *testing.T) {
+	tests := []struct {
+		name string
+		raw  string
+		want *DashboardSchedule
+	}{
+		{"empty", ``, nil},
+		{"null", `null`, nil},
+		{"empty object", `{}`, nil},
+		{"all null", `{"interval": null, "cron": null, "timezone": null}`, nil},
+		{"interval", `{"interval": 300}`, &DashboardSchedule{Interval: 300}},
+		{"string interval", `{"interval": "300", "cron": null}`, &DashboardSchedule{Interval: 300}},
+		{"cron", `{"cron": "*/15 * * * *"}`, &DashboardSchedule{Cron: "*/15 * * * *"}},
+		{"cron in a zone", `{"cron": "0 9 * * 1-5", "timezone": "America/New_York"}`,
+			&DashboardSchedule{Cron: "0 9 * * 1-5", Timezone: "America/New_York"}},
+		{"descriptor, trimmed", `{"cron": " @hourly ", "timezone": "UTC"}`, &DashboardSchedule{Cron: "@hourly"}},
+		{"29 February", `{"cron": "0 0 29 2 *"}`, &DashboardSchedule{Cron: "0 0 29 2 *"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseDashboardSchedule(json.RawMessage(tc.raw))
+			if err != nil {
+				t.Fatalf("ParseDashboardSchedule(%s) error: %v", tc.raw, err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("ParseDashboardSchedule(%s) mismatch (-want +got):\n%s", tc.raw, diff)
+			}
+		})
+	}
+
+	errs := []struct {
+		name  string
+		raw   string
+		key   string
+		given string
+	}{
+		{"not an object", `"*/15 * * * *"`, "schedule", `"*/15 * * * *"`},
+		{"unknown key", `{"interval": 300, "refresh": true}`, "schedule", `"refresh"`},
+		{"both", `{"interval": 300, "cron": "*/15 * * * *"}`, "schedule", `"*/15 * * * *"`},
+		{"neither", `{"timezone": "Europe/Berlin"}`, "schedule", ""},
+		{"short interval", `{"interval": 30}`, "schedule.interval", "30"},
+		{"float interval", `{"interval": 300.5}`, "schedule.interval", "300.5"},
+		{"not cron", `{"cron": "every day"}`, "schedule.cron", `"every day"`},
+		{"six fields", `{"cron": "0 */15 * * * *"}`, "schedule.cron", `"0 */15 * * * *"`},
+		{"minute 61", `{"cron": "61 * * * *"}`, "schedule.cron", `"61 * * * *"`},
+		{"empty cron", `{"cron": ""}`, "schedule.cron", `""`},
+		{"number cron", `{"cron": 15}`, "schedule.cron", "15"},
+		{"CRON_TZ", `{"cron": "CRON_TZ=Europe/Berlin 0 9 * * *"}`, "schedule.cron", `"CRON_TZ=Europe/Berlin 0 9 * * *"`},
+		{"TZ", `{"cron": "TZ=UTC 0 9 * * *"}`, "schedule.cron", `"TZ=UTC 0 9 * * *"`},
+		{"TZ alone", `{"cron": "TZ=UTC"}`, "schedule.cron", `"TZ=UTC"`}, // panics in robfig/cron
+		{"@every", `{"cron": "@every 10s"}`, "schedule.cron", `"@every 10s"`},
+		{"unknown descriptor", `{"cron": "@reboot"}`, "schedule.cron", `"@reboot"`},
+		{"never fires", `{"cron": "0 0 30 2 *"}`, "schedule.cron", `"0 0 30 2 *"`},
+		{"bad zone", `{"cron": "@daily", "timezone": "Europe/Atlantis"}`, "schedule.timezone", `"Europe/Atlantis"`},
+		{"local zone", `{"cron": "@daily", "timezone": "Local"}`, "schedule.timezone", `"Local"`},
+	}
+	for _, tc := range errs {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseDashboardSchedule(json.RawMessage(tc.raw))
+			if err == nil {
+				t.Fatalf("ParseDashboardSchedule(%s) = %+v, want an error", tc.raw, got)
+			}
+			msg := err.Error()
+			if !strings.HasPrefix(msg, tc.key) || !strings.Contains(msg, tc.given) || !strings.Contains(msg, "expected") {
+				t.Errorf("ParseDashboardSchedule(%s) error %q, want it to name %s, %s and what is expected",
+					tc.raw, msg, tc.key, tc.given)
+			}
+		})
+	}
+}
+
+func TestDashboardScheduleMarshalJSON(t *testing.T) {
+	tests := []struct {
+		s    DashboardSchedule
+		want string
+	}{
+		{DashboardSchedule{Interval: 300}, `{"interval":300,"cron":null,"timezone":"UTC"}`},
+		{DashboardSchedule{Cron: "0 9 * * 1-5", Timezone: "America/New_York"},
+			`{"interval":null,"cron":"0 9 * * 1-5","timezone":"America/New_York"}`},
+	}
+	for _, tc := range tests {
+		b, err := json.Marshal(tc.s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(b) != tc.want {
+			t.Errorf("json.Marshal(%+v) = %s, want %s", tc.s, b, tc.want)
+		}
+		back, err := ParseDashboardSchedule(b)
+		if err != nil {
+			t.Fatalf("ParseDashboardSchedule(%s) error: %v", b, err)
+		}
+		if back == nil || *back != tc.s {
+			t.Errorf("ParseDashboardSchedule(%s) = %+v, want %+v", b, back, tc.s)
+		}
+	}
+}
+
+func TestDashboardScheduleNext(t *testing.T) {
+	const utc, ny, berlin = "UTC", "America/New_York", "Europe/Berlin"
+	every5 := DashboardSchedule{Interval: 300}
+	quarter := DashboardSchedule{Cron: "*/15 * * * *"}
+	weekdays9 := DashboardSchedule{Cron: "0 9 * * 1-5", Timezone: ny}
+	var never time.Time
+	created := at(t, utc, "2020-01-01 00:00")
+	tests := []struct {
+		name     string
+		s        DashboardSchedule
+		last     time.Time
+		created  time.Time
+		failures int
+		want     time.Time
+	}{
+		{"interval", every5, at(t, utc, "2027-03-03 10:00:07"), created, 0, at(t, utc, "2027-03-03 10:05:07")},
+		{"interval, never ran", every5, never, at(t, utc, "2027-03-03 10:01"), 0, at(t, utc, "2027-03-03 10:01")},
+		{"interval, back-off", every5, at(t, utc, "2027-03-03 10:00"), created, 3, at(t, utc, "2027-03-03 10:13")},
+		{"interval, huge back-off", every5, at(t, utc, "2027-03-03 10:00"), created, 1 << 30, at(t, utc, "2027-03-04 10:05")},
+		{"cron", quarter, at(t, utc, "2027-03-03 10:07"), created, 0, at(t, utc, "2027-03-03 10:15")},
+		{"cron, on the mark", quarter, at(t, utc, "2027-03-03 10:15"), created, 0, at(t, utc, "2027-03-03 10:30")},
+		{"cron, started late", quarter, at(t, utc, "2027-03-03 10:15:02"), created, 0, at(t, utc, "2027-03-03 10:30")},
+		{"cron, never ran", quarter, never, at(t, utc, "2027-03-03 10:15:30"), 0, at(t, utc, "2027-03-03 10:30")},
+		{"cron, back-off", quarter, at(t, utc, "2027-03-03 10:15"), created, 1, at(t, utc, "2027-03-03 10:32")},
+		{"cron weekdays, Thursday", weekdays9, at(t, utc, "2027-03-11 14:00"), created, 0, at(t, utc, "2027-03-12 14:00")},
+		// Clocks go forward on Sunday 2027-03-14 in New York: 09:00 EST is 14:00Z, 09:00 EDT 13:00Z.
+		{"cron weekdays across DST", weekdays9, at(t, utc, "2027-03-12 14:00"), created, 0, at(t, utc, "2027-03-15 13:00")},
+		{"cron weekdays, never ran, created Saturday", weekdays9, never, at(t, ny, "2027-03-13 12:00"), 0, at(t, ny, "2027-03-15 09:00")},
+		{"cron weekdays, back-off", weekdays9, at(t, utc, "2027-03-12 14:00"), created, 20, at(t, utc, "2027-03-16 13:00")},
+		{"descriptor in a zone", DashboardSchedule{Cron: "@daily", Timezone: berlin},
+			at(t, berlin, "2027-03-27 00:00"), created, 0, at(t, utc, "2027-03-27 23:00")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.s.Next(tc.last, tc.created, tc.failures)
+			if !got.Equal(tc.want) {
+				t.Errorf("%+v.Next(%s, %s, %d) = %s, want %s",
+					tc.s, show(tc.last), show(tc.created), tc.failures, show(got), show(tc.want))
+			}
+		})
+	}
+}
