@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	_ "time/tzdata" // schedules name IANA zones; images may lack a zone database
 
 	"github.com/queryd/queryd/store"
 )

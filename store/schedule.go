@@ -1,4 +1,4 @@
-package worker
+package store
 
 import (
 	"bytes"
@@ -131,9 +131,9 @@ func (s QuerySchedule) Location() *time.Location {
 // time, counts for the day it was due. A Time that does not exist on a
 // spring-forward day is moved forward by the gap (02:30 becomes 03:30 in
 // Europe/Berlin); a Time that happens twice on a fall-back day runs once, the
-// first time. With DayOfWeek, the next run is on the first DayOfWeek at or
-// after Interval/86400 days from the last run's day, so a last run on another
-// weekday is followed by a gap longer than Interval.
+// first time. With DayOfWeek, the next run is on the DayOfWeek nearest to
+// Interval/86400 days after the last run's day (at most 3 days back or
+// forward), so a run put off by back-off does not shift later runs.
 //
 // When failures > 0, the run is put off by 2^failures minutes, a day at most;
 // the schedule is never turned off. With Until, no run is due at or after
@@ -195,7 +195,13 @@ func (s QuerySchedule) nextAt(last time.Time, hour, minute int, loc *time.Locati
 	}
 	day = day.AddDate(0, 0, int(max(s.Interval/secondsPerDay, 1)))
 	if wd, weekly := weekday(s.DayOfWeek); weekly {
-		day = day.AddDate(0, 0, (int(wd)-int(day.Weekday())+7)%7)
+		// The nearest DayOfWeek, back or forward: a run put off past its
+		// day by back-off keeps the weekly rhythm instead of skipping a week.
+		d := (int(wd) - int(day.Weekday()) + 7) % 7
+		if d > 3 {
+			d -= 7
+		}
+		day = day.AddDate(0, 0, d)
 	}
 	return atClock(day, hour, minute, loc)
 }

@@ -1,4 +1,4 @@
-package worker
+package store
 
 import (
 	"encoding/json"
@@ -198,7 +198,11 @@ func TestQueryScheduleNext(t *testing.T) {
 			at(t, utc, "2027-03-01 09:00"), created, 0, at(t, utc, "2027-03-08 09:00")},
 		// A week from Wednesday, then forward to Monday.
 		{"weekly Monday from a Wednesday run", QuerySchedule{Interval: 604800, Time: "09:00", DayOfWeek: "Monday"},
-			at(t, utc, "2027-03-03 09:00"), created, 0, at(t, utc, "2027-03-15 09:00")},
+			at(t, utc, "2027-03-03 09:00"), created, 0, at(t, utc, "2027-03-08 09:00")},
+		{"weekly Monday from a run put off to Tuesday keeps Mondays", QuerySchedule{Interval: 604800, Time: "09:00", DayOfWeek: "Monday"},
+			at(t, utc, "2027-03-02 09:00"), created, 0, at(t, utc, "2027-03-08 09:00")},
+		{"weekly Monday from a Friday run", QuerySchedule{Interval: 604800, Time: "09:00", DayOfWeek: "Monday"},
+			at(t, utc, "2027-03-05 09:00"), created, 0, at(t, utc, "2027-03-15 09:00")},
 		{"every 2 weeks", QuerySchedule{Interval: 2 * 604800, Time: "09:00", DayOfWeek: "Monday"},
 			at(t, utc, "2027-03-01 09:00"), created, 0, at(t, utc, "2027-03-15 09:00")},
 		{"never ran, daily, created after the time", daily("10:00"),
