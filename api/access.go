@@ -77,6 +77,17 @@ func (c caller) mayRunQuery(q store.Query, safe bool) error {
 	return nil
 }
 
+// mayRunSaved checks that c, who can see q, may run it now.
+func (c caller) mayRunSaved(q store.Query) error {
+	if q.DataSourceID == nil {
+		return badRequest("query %d has no data source: its data source was deleted", q.ID)
+	}
+	if c.dataSource(*q.DataSourceID) == store.FullAccess {
+		return nil
+	}
+	return c.mayRunQuery(q, querySafe(q))
+}
+
 // mayEditQuery checks that c may change, archive or re-key q: admins, and
 // its owner while they have full access to its data source.
 func (c caller) mayEditQuery(q store.Query) error {

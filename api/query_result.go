@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -105,35 +106,45 @@ func (s *Server) executeQuery(c *echo.Context) error {
 	if err != nil {
 		return jobError(notFoundIf(err, "query %d not found", id))
 	}
-	if q.DataSourceID == nil {
-		return jobError(badRequest("query %d has no data source", id))
-	}
-	if k.dataSource(*q.DataSourceID) != store.FullAccess {
-		if err := k.mayRunQuery(q, querySafe(q)); err != nil {
-			return jobError(err)
-		}
+	if err := k.mayRunSaved(q); err != nil {
+		return jobError(err)
 	}
 	plain = plain && !strings.Contains(q.Query, "{{")
 	if plain && cached != nil {
 		return s.writeQueryResult(c, *cached, page{limit: -1})
 	}
-	text, err := s.applySavedParameters(c.Request().Context(), k, q, body.Parameters, paramZone)
+	wait, err := s.waitParam(c, body.Wait)
 	if err != nil {
 		return jobError(err)
 	}
-	ex, err := s.newExecution(c, body, *q.DataSourceID, &q.ID, text)
+	ex, err := s.savedExecution(c.Request().Context(), k, q, body.Parameters, maxAge, paramZone)
 	if err != nil {
 		return jobError(err)
 	}
+	ex.wait = wait
 	ex.cacheChecked = plain
-	ex.userID = k.user.ID
-	if k.isKey() {
-		ex.userID = q.UserID
-	}
 	return s.execute(c, ex)
 }
 
-// newExecution validates the rest of body for running text, whose
+// savedExecution checks k, who can see saved query q, may run it, and returns the execution
+// of its text with values applied (relative dates resolved in loc), as k's
+// user or, for a query or dashboard key, as the query's owner.
+func (s *Server) savedExecution(ctx context.Context, k caller, q store.Query, values map[string]json.RawMessage, maxAge cache.MaxAge, loc *time.Location) (execution, error) {
+	if err := k.mayRunSaved(q); err != nil {
+		return execution{}, err
+	}
+	text, err := s.applySavedParameters(ctx, k, q, values, loc)
+	if err != nil {
+		return execution{}, err
+	}
+	ex := execution{dataSourceID: *q.DataSourceID, queryID: &q.ID, text: text, maxAge: maxAge, userID: k.user.ID}
+	if k.isKey() {
+		ex.userID = q.UserID
+	}
+	return ex, nil
+}
+
+// newExecution validates the rest of an ad hoc body for running text, whose
 // parameters are applied.
 func (s *Server) newExecution(c *echo.Context, body executeBody, dsID int64, queryID *int64, text string) (execution, error) {
 	maxAge, err := cache.ParseMaxAge(body.MaxAge)
@@ -152,33 +163,12 @@ func (s *Server) newExecution(c *echo.Context, body executeBody, dsID int64, que
 // or with its result, if it ends within the requested wait.
 func (s *Server) execute(c *echo.Context, ex execution) error {
 	ctx := c.Request().Context()
-	hash := cache.Hash(ex.text)
-	if ex.maxAge != 0 && !ex.cacheChecked {
-		r, err := s.store.LatestQueryResult(ctx, ex.dataSourceID, hash, ex.maxAge.Duration())
-		if err == nil {
-			return s.writeQueryResult(c, r, page{limit: -1})
-		}
-		if !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-	}
-	job, created, err := s.store.CreateQueryJob(ctx, store.Job{
-		Kind:         "query",
-		DataSourceID: ex.dataSourceID,
-		QueryID:      ex.queryID,
-		QueryHash:    hash,
-		QueryText:    ex.text,
-		UserID:       ex.userID,
-	})
+	cached, job, err := s.submit(ctx, ex)
 	if err != nil {
 		return err
 	}
-	if created {
-		// The job is recorded: if Redis is unreachable now, the reconciler
-		// enqueues it later, so the client still gets its job.
-		if err := s.enqueue.EnqueueQuery(ctx, job.ID); err != nil {
-			s.log.Warn("enqueue failed; the reconciler will retry", "job_id", job.ID, "error", err)
-		}
+	if cached != nil {
+		return s.writeQueryResult(c, *cached, page{limit: -1})
 	}
 	job, err = s.waitForJob(ctx, job, ex.wait)
 	if err != nil {
@@ -192,6 +182,41 @@ func (s *Server) execute(c *echo.Context, ex execution) error {
 		return s.writeQueryResult(c, r, page{limit: -1})
 	}
 	return c.JSON(http.StatusOK, map[string]any{"job": newJobJSON(job)})
+}
+
+// submit returns a fresh enough cached result for ex, or else the job that
+// will produce one: a new job, recorded then enqueued, or the identical one
+// already in flight.
+func (s *Server) submit(ctx context.Context, ex execution) (*store.QueryResult, store.Job, error) {
+	hash := cache.Hash(ex.text)
+	if ex.maxAge != 0 && !ex.cacheChecked {
+		r, err := s.store.LatestQueryResult(ctx, ex.dataSourceID, hash, ex.maxAge.Duration())
+		if err == nil {
+			return &r, store.Job{}, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return nil, store.Job{}, err
+		}
+	}
+	job, created, err := s.store.CreateQueryJob(ctx, store.Job{
+		Kind:         "query",
+		DataSourceID: ex.dataSourceID,
+		QueryID:      ex.queryID,
+		QueryHash:    hash,
+		QueryText:    ex.text,
+		UserID:       ex.userID,
+	})
+	if err != nil {
+		return nil, store.Job{}, err
+	}
+	if created {
+		// The job is recorded: if Redis is unreachable now, the reconciler
+		// enqueues it later, so the client still gets its job.
+		if err := s.enqueue.EnqueueQuery(ctx, job.ID); err != nil {
+			s.log.Warn("enqueue failed; the reconciler will retry", "job_id", job.ID, "error", err)
+		}
+	}
+	return nil, job, nil
 }
 
 // page selects rows of a result; limit < 0 means to the end.
