@@ -11,6 +11,8 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v5"
@@ -99,6 +101,19 @@ func New(cfg Config, st *store.Store, storage *cache.Storage, enq Enqueuer, type
 // Handler serves the API.
 func (s *Server) Handler() http.Handler { return s.echo }
 
+// Routes lists the routes served, as "METHOD /path/:param", sorted.
+func (s *Server) Routes() []string {
+	var out []string
+	for _, r := range s.echo.Router().Routes() {
+		if strings.HasPrefix(r.Method, "echo_") { // Echo's own not-found handlers
+			continue
+		}
+		out = append(out, r.Method+" "+r.Path)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
 func (s *Server) routes() {
 	e := s.echo
 	e.GET("/healthz", s.healthz)
@@ -129,6 +144,26 @@ func (s *Server) routes() {
 	a.POST("/data_sources/:id", s.updateDataSource, adminOnly)
 	a.DELETE("/data_sources/:id", s.deleteDataSource, adminOnly)
 	a.POST("/data_sources/:id/test", s.testDataSource, adminOnly)
+
+	a.GET("/session", s.getSession)
+	a.GET("/users", s.listUsers)
+	a.POST("/users", s.createUser, adminOnly)
+	a.GET("/users/:id", s.getUser)
+	a.POST("/users/:id", s.updateUser)
+	a.POST("/users/:id/disable", s.disableUser, adminOnly)
+	a.DELETE("/users/:id/disable", s.disableUser, adminOnly)
+	a.POST("/users/:id/regenerate_api_key", s.regenerateUserAPIKey)
+
+	a.GET("/groups", s.listGroups)
+	a.POST("/groups", s.createGroup, adminOnly)
+	a.GET("/groups/:id", s.getGroup)
+	a.POST("/groups/:id", s.updateGroup, adminOnly)
+	a.DELETE("/groups/:id", s.deleteGroup, adminOnly)
+	a.POST("/groups/:id/members", s.addGroupMember, adminOnly)
+	a.DELETE("/groups/:id/members/:user_id", s.removeGroupMember, adminOnly)
+	a.POST("/groups/:id/data_sources", s.grantDataSource, adminOnly)
+	a.POST("/groups/:id/data_sources/:data_source_id", s.grantDataSource, adminOnly)
+	a.DELETE("/groups/:id/data_sources/:data_source_id", s.revokeDataSource, adminOnly)
 }
 
 // logRequests logs one line per request with its request ID.

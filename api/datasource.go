@@ -139,6 +139,7 @@ func (s *Server) createDataSource(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.keys.forget() // the builtin group's members gained it
 	return s.writeDataSource(c, created)
 }
 
