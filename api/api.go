@@ -34,6 +34,9 @@ type DataSourceTypes interface {
 	ValidateOptions(typ string, options json.RawMessage) error
 	SecretOptions(typ string) []string
 	Test(ctx context.Context, typ string, options json.RawMessage) error
+	// AutoLimit adds the type's row limit to sql when its last statement
+	// is a SELECT without one.
+	AutoLimit(typ, sql string) string
 }
 
 // Check is a named readiness check (PostgreSQL, Redis, result storage).

@@ -198,6 +198,9 @@ func parseQueryOptions(raw json.RawMessage) (json.RawMessage, paramSchema, error
 	} else if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
 		return nil, nil, badRequest(`options must be a JSON object, such as {"parameters": []}`)
 	}
+	if v, ok := obj["apply_auto_limit"]; ok && string(v) != "true" && string(v) != "false" && string(v) != "null" {
+		return nil, nil, badRequest("options.apply_auto_limit must be true or false, not %s", v)
+	}
 	params := obj["parameters"]
 	if len(params) == 0 || string(params) == "null" {
 		params = json.RawMessage("[]")
@@ -286,6 +289,28 @@ func parseParamDef(raw json.RawMessage) (paramDef, error) {
 		d.queryID = id
 	}
 	return d, nil
+}
+
+// autoLimited reports whether saved query q's options ask for the
+// dialect's row limit on a final SELECT without one.
+func autoLimited(q store.Query) bool {
+	var opts struct {
+		ApplyAutoLimit bool `json:"apply_auto_limit"`
+	}
+	return json.Unmarshal(q.Options, &opts) == nil && opts.ApplyAutoLimit
+}
+
+// runText returns text as saved query q runs it: with the row limit of its
+// data source's dialect added when its options ask for one.
+func (s *Server) runText(ctx context.Context, q store.Query, text string) (string, error) {
+	if !autoLimited(q) || q.DataSourceID == nil {
+		return text, nil
+	}
+	ds, err := s.store.DataSource(ctx, *q.DataSourceID)
+	if err != nil {
+		return "", notFoundIf(err, "data source %d does not exist", *q.DataSourceID)
+	}
+	return s.types.AutoLimit(ds.Type, text), nil
 }
 
 // querySafe reports whether saved query q runs without splicing raw text

@@ -89,7 +89,13 @@ func (s *Server) apply(c *echo.Context, b queryBody, q *store.Query) error {
 	case q.Name == "":
 		q.Name = "New Query"
 	}
-	q.QueryHash = cache.Hash(q.Query)
+	text, err := s.runText(c.Request().Context(), *q, q.Query)
+	if err != nil {
+		return err
+	}
+	// The hash of the text as it runs without parameters, so that its
+	// results become the query's latest.
+	q.QueryHash = cache.Hash(text)
 	return nil
 }
 

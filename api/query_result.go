@@ -26,6 +26,9 @@ type executeBody struct {
 	MaxAge       json.RawMessage            `json:"max_age"`
 	Parameters   map[string]json.RawMessage `json:"parameters"`
 	Wait         json.RawMessage            `json:"wait"`
+	// ApplyAutoLimit adds the dialect's row limit to an ad hoc SELECT
+	// without one; saved queries follow their options.apply_auto_limit.
+	ApplyAutoLimit *bool `json:"apply_auto_limit"`
 }
 
 // execution is a validated request to run text on a data source.
@@ -65,6 +68,9 @@ func (s *Server) executeAdHoc(c *echo.Context) error {
 	text, err := applyParameters(*body.Query, body.Parameters)
 	if err != nil {
 		return jobError(err)
+	}
+	if body.ApplyAutoLimit != nil && *body.ApplyAutoLimit {
+		text = s.types.AutoLimit(ds.Type, text)
 	}
 	ex, err := s.newExecution(c, body, ds.ID, nil, text)
 	if err != nil {
@@ -134,6 +140,9 @@ func (s *Server) savedExecution(ctx context.Context, k caller, q store.Query, va
 		return execution{}, err
 	}
 	text, err := s.applySavedParameters(ctx, k, q, values, loc)
+	if err == nil {
+		text, err = s.runText(ctx, q, text)
+	}
 	if err != nil {
 		return execution{}, err
 	}

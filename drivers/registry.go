@@ -87,6 +87,16 @@ func (r *Registry) SecretOptions(typ string) []string {
 	return nil
 }
 
+// AutoLimit returns sql with the dialect of typ's row limit added, as
+// Dialect.AutoLimit does, with AutoLimitRows; unknown types get ANSI's.
+func (r *Registry) AutoLimit(typ, sql string) string {
+	dialect := ANSI
+	if d, err := r.Driver(typ); err == nil {
+		dialect = DialectOf(d)
+	}
+	return dialect.AutoLimit(sql, AutoLimitRows)
+}
+
 // Test opens a connection with config, pings it when the driver supports
 // Pinger (otherwise runs "SELECT 1" and reads its rows, so an error reported
 // by Next counts too), and closes it.
