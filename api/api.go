@@ -104,7 +104,7 @@ func (s *Server) routes() {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 
-	a := e.Group("/api", s.authenticate)
+	a := e.Group("/api", s.audit, s.authenticate)
 	a.POST("/query_results", s.executeAdHoc)
 	a.GET("/query_results/:id", s.getQueryResult)
 
@@ -129,6 +129,8 @@ func (s *Server) routes() {
 	a.POST("/data_sources/:id", s.updateDataSource, adminOnly)
 	a.DELETE("/data_sources/:id", s.deleteDataSource, adminOnly)
 	a.POST("/data_sources/:id/test", s.testDataSource, adminOnly)
+
+	a.GET("/audit_logs", s.listAuditLogs, adminOnly)
 }
 
 // logRequests logs one line per request with its request ID.
