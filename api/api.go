@@ -122,7 +122,7 @@ func (s *Server) routes() {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 
-	a := e.Group("/api", s.authenticate)
+	a := e.Group("/api", s.audit, s.authenticate)
 	a.POST("/query_results", s.executeAdHoc)
 	a.GET("/query_results/:id", s.getQueryResult)
 
@@ -167,6 +167,8 @@ func (s *Server) routes() {
 	a.POST("/groups/:id/data_sources", s.grantDataSource, adminOnly)
 	a.POST("/groups/:id/data_sources/:data_source_id", s.grantDataSource, adminOnly)
 	a.DELETE("/groups/:id/data_sources/:data_source_id", s.revokeDataSource, adminOnly)
+
+	a.GET("/audit_logs", s.listAuditLogs, adminOnly)
 }
 
 // logRequests logs one line per request with its request ID.

@@ -42,10 +42,10 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			s.keys.put(key, k)
 		}
+		c.Set(callerKey, k) // also for audit, when the route is refused
 		if err := checkKeyRoute(c, k); err != nil {
 			return err
 		}
-		c.Set(callerKey, k)
 		return next(c)
 	}
 }

@@ -233,6 +233,9 @@ func (s *Store) CompleteJob(ctx context.Context, id string, r QueryResult) (Quer
 			result.ID, result.DataSourceID, result.QueryHash, queryID); err != nil {
 			return err
 		}
+		if err := auditJobEnd(ctx, tx, id); err != nil {
+			return err
+		}
 		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, ChannelJobDone, id) // sent at commit
 		return err
 	})
@@ -253,8 +256,8 @@ func (s *Store) finish(ctx context.Context, op, id string, status JobStatus, msg
 		WITH done AS (
 			UPDATE jobs SET status = $2, error = $3, updated_at = now(), finished_at = now()
 			WHERE id = $1 AND status IN (1, 2)
-			RETURNING id
-		)
+			RETURNING id, status, error
+		)`+auditEnded("done")+`
 		SELECT pg_notify($4, id) FROM done`, id, status, msg, ChannelJobDone)
 	if err != nil {
 		return fmt.Errorf("%s %q: %w", op, id, err)
@@ -295,7 +298,7 @@ func (s *Store) RequestCancel(ctx context.Context, id string) (Job, error) {
 				updated_at = now()
 			WHERE id = $1 AND status IN (1, 2)
 			RETURNING `+jobColumns+`
-		)
+		)`+auditEnded("cancelled")+`
 		SELECT `+jobColumns+`, pg_notify(CASE WHEN status = 5 THEN $3 ELSE $4 END, id) FROM cancelled`,
 		id, CancelledMessage, ChannelJobDone, ChannelJobCancel), nil) // nil skips pg_notify's void
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -319,8 +322,8 @@ func (s *Store) RequeueJob(ctx context.Context, id string) error {
 				finished_at = CASE WHEN cancel_requested THEN now() ELSE finished_at END,
 				updated_at = now()
 			WHERE id = $1 AND status = 2
-			RETURNING id, status
-		)
+			RETURNING id, status, error
+		)`+auditEnded("requeued")+`
 		SELECT CASE WHEN status = 5 THEN pg_notify($3, id) END FROM requeued`,
 		id, CancelledMessage, ChannelJobDone)
 	if err != nil {

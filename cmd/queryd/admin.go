@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/queryd/queryd/store"
@@ -30,6 +31,7 @@ func usersCreate(ctx context.Context, a *app, args []string, stdout io.Writer) e
 		return fmt.Errorf("users create: %w", err)
 	}
 	fmt.Fprintf(stdout, "created user %d (%s, admin=%t); API key:\n%s\n", u.ID, u.Email, u.IsAdmin, key)
+	a.auditCLI(ctx, "queryd users create", "user", u.ID, map[string]any{"email": u.Email, "is_admin": u.IsAdmin})
 	return nil
 }
 
@@ -47,6 +49,7 @@ func usersKey(ctx context.Context, a *app, args []string, stdout io.Writer) erro
 		return fmt.Errorf("users key: %w", err)
 	}
 	fmt.Fprintf(stdout, "new API key for user %d (%s):\n%s\n", u.ID, u.Email, key)
+	a.auditCLI(ctx, "queryd users key", "user", u.ID, nil)
 	return nil
 }
 
@@ -67,13 +70,17 @@ func dataSourcesCreate(ctx context.Context, a *app, args []string, stdout io.Wri
 		return fmt.Errorf("datasources create: %w", err)
 	}
 	ds, err := a.store.CreateDataSource(ctx, *name, *typ, opts)
+	updated := false
 	if errors.Is(err, store.ErrConflict) && *orUpdate {
 		ds, err = updateDataSourceByName(ctx, a, *name, *typ, opts)
+		updated = true
 	}
 	if err != nil {
 		return fmt.Errorf("datasources create: %w", err)
 	}
 	fmt.Fprintf(stdout, "data source %q (%s) has id:\n%d\n", ds.Name, ds.Type, ds.ID)
+	a.auditCLI(ctx, "queryd datasources create", "data_source", ds.ID,
+		map[string]any{"name": ds.Name, "type": ds.Type, "updated": updated})
 	return nil
 }
 
@@ -89,4 +96,22 @@ func updateDataSourceByName(ctx context.Context, a *app, name, typ string, opts 
 		}
 	}
 	return store.DataSource{}, store.ErrNotFound
+}
+
+// auditCLI records in the audit log that an operator's command changed
+// object id of objectType; details must hold no secret (never a key, a
+// password or data source options). The change is made and reported by
+// then, so a failure to record it is logged at error level, not returned.
+func (a *app) auditCLI(ctx context.Context, action, objectType string, id int64, details map[string]any) {
+	e := store.AuditEntry{ActorKind: store.ActorCLI, Action: action, ObjectType: objectType,
+		ObjectID: strconv.FormatInt(id, 10), Outcome: "succeeded"}
+	if objectType == "data_source" {
+		e.DataSourceID = &id
+	}
+	if details != nil {
+		e.Details, _ = json.Marshal(details)
+	}
+	if err := a.store.RecordAudit(ctx, e); err != nil {
+		a.log.Error("record audit entry", "error", err, "action", action)
+	}
 }

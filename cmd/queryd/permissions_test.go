@@ -85,6 +85,8 @@ var permissionMatrix = []permRow{
 	{"DELETE /api/users/:id/disable", "/api/users/{fresh_user}/disable", "", "401 403 403 403 200 403 403 403"},
 	{"POST /api/users/:id/regenerate_api_key", "/api/users/{fresh_user}/regenerate_api_key", "", "401 403 403 403 200 403 403 403"},
 
+	{"GET /api/audit_logs", "/api/audit_logs", "", "401 403 403 403 200 403 403 403"},
+
 	{"GET /api/groups", "/api/groups", "", "401 200 200 200 200 403 403 403"},
 	{"POST /api/groups", "/api/groups", `{"name": "{uniq}"}`, "401 403 403 403 200 403 403 403"},
 	{"GET /api/groups/:id", "/api/groups/{gview}", "", "401 404 200 404 200 403 403 403"},
