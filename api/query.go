@@ -152,7 +152,7 @@ func (s *Server) updateQuery(c *echo.Context) error {
 	if err := s.apply(c, b, &q); err != nil {
 		return err
 	}
-	q, err = s.store.UpdateQuery(c.Request().Context(), q)
+	q, err = s.store.UpdateQuery(c.Request().Context(), q, 0)
 	if err != nil {
 		return err
 	}
@@ -162,7 +162,7 @@ func (s *Server) updateQuery(c *echo.Context) error {
 // listQueries answers GET /api/queries with the queries the caller may see,
 // newest first.
 func (s *Server) listQueries(c *echo.Context) error {
-	qs, err := s.store.Queries(c.Request().Context())
+	qs, _, err := s.store.Queries(c.Request().Context(), store.QueryFilter{AllDataSources: true})
 	if err != nil {
 		return err
 	}
