@@ -248,11 +248,12 @@ func (s *Store) Queries(ctx context.Context, f QueryFilter) ([]Query, int, error
 	if len(where) > 0 {
 		cond = " WHERE " + strings.Join(where, " AND ")
 	}
-	var limit *int
-	offset := 0
+	var limit *int64
+	var offset int64
 	if f.PageSize > 0 {
-		limit = &f.PageSize
-		offset = (max(f.Page, 1) - 1) * f.PageSize
+		limit = new(int64)
+		*limit = int64(f.PageSize)
+		offset = int64(max(f.Page, 1)-1) * int64(f.PageSize)
 	}
 	pageArgs := append(slices.Clip(args), limit, offset)
 
@@ -261,7 +262,7 @@ func (s *Store) Queries(ctx context.Context, f QueryFilter) ([]Query, int, error
 	b.Queue(`SELECT count(*) FROM queries`+cond, args...)
 	b.Queue(`SELECT `+queryColumns+queryFrom("queries")+cond+`
 		ORDER BY queries.created_at DESC, queries.id DESC
-		LIMIT $`+strconv.Itoa(len(args)+1)+`::int OFFSET $`+strconv.Itoa(len(args)+2)+`::int`, pageArgs...)
+		LIMIT $`+strconv.Itoa(len(args)+1)+`::bigint OFFSET $`+strconv.Itoa(len(args)+2)+`::bigint`, pageArgs...)
 	br := s.pool.SendBatch(ctx, b)
 	defer br.Close()
 	var count int
