@@ -77,8 +77,12 @@ func (c caller) mayRunQuery(q store.Query, safe bool) error {
 	return nil
 }
 
-// mayRunSaved checks that c, who can see q, may run it now.
+// mayRunSaved checks that c, who can see q, may run it now: archived
+// queries never run.
 func (c caller) mayRunSaved(q store.Query) error {
+	if q.IsArchived {
+		return badRequest("query %d is archived: archived queries do not run (fork it to run its SQL again)", q.ID)
+	}
 	if q.DataSourceID == nil {
 		return badRequest("query %d has no data source: its data source was deleted", q.ID)
 	}

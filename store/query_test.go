@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -55,6 +56,8 @@ func TestCreateQuery(t *testing.T) {
 			want.ID, want.LatestQueryDataID, want.CreatedAt, want.UpdatedAt = q.ID, tc.wantLatest, q.CreatedAt, q.UpdatedAt
 			want.Options = store.DefaultQueryOptions
 			want.Tags, want.Version, want.APIKey = []string{}, 1, q.APIKey
+			owner := store.QueryUser{ID: f.user.ID, Name: f.user.Name, Email: f.user.Email}
+			want.User, want.LastModifiedByID, want.LastModifiedBy = owner, &f.user.ID, &owner
 			if len(q.APIKey) != 40 {
 				t.Errorf("CreateQuery(%+v).APIKey = %q, want 40 characters", in, q.APIKey)
 			}
@@ -94,7 +97,7 @@ func TestQueryOptionsRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertJSONEqual(t, "Query options", got.Options, opts)
-	if all, err := f.s.Queries(ctx); err != nil || len(all) != 1 {
+	if all, _, err := f.s.Queries(ctx, store.QueryFilter{AllDataSources: true}); err != nil || len(all) != 1 {
 		t.Fatalf("Queries() = %+v, %v, want the one query", all, err)
 	} else {
 		assertJSONEqual(t, "Queries options", all[0].Options, opts)
@@ -106,14 +109,14 @@ func TestQueryOptionsRoundTrip(t *testing.T) {
 	assertJSONEqual(t, "QueryWithLatestResult options", got.Options, opts)
 
 	got.Options = json.RawMessage(`{"parameters": []}`)
-	updated, err := f.s.UpdateQuery(ctx, got)
+	updated, err := f.s.UpdateQuery(ctx, got, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	assertJSONEqual(t, "UpdateQuery options", updated.Options, got.Options)
 
 	got.Options = json.RawMessage(`{"parameters": [`)
-	if _, err := f.s.UpdateQuery(ctx, got); err == nil {
+	if _, err := f.s.UpdateQuery(ctx, got, 0); err == nil {
 		t.Errorf("UpdateQuery(options %s) error = nil, want an error", got.Options)
 	}
 }
@@ -130,27 +133,6 @@ func assertJSONEqual(t testing.TB, what string, got, want json.RawMessage) {
 	}
 	if diff := cmp.Diff(w, g); diff != "" {
 		t.Errorf("%s diff (-want +got):\n%s", what, diff)
-	}
-}
-
-func TestQueries(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
-	ctx := context.Background()
-	if all, err := f.s.Queries(ctx); err != nil || len(all) != 0 {
-		t.Errorf("Queries() on none = %+v, %v, want none", all, err)
-	}
-	var want []store.Query
-	for _, name := range []string{"first", "second", "third"} {
-		q, err := f.s.CreateQuery(ctx, store.Query{Name: name, Query: "SELECT 1", QueryHash: name, UserID: f.user.ID})
-		if err != nil {
-			t.Fatal(err)
-		}
-		want = append([]store.Query{q}, want...)
-	}
-	all, err := f.s.Queries(ctx)
-	if diff := cmp.Diff(want, all); err != nil || diff != "" {
-		t.Errorf("Queries() error = %v, diff (-want newest first +got):\n%s", err, diff)
 	}
 }
 
@@ -181,14 +163,17 @@ func TestUpdateQuery(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			in := q
+			in, err := f.s.Query(ctx, q.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
 			in.Name, in.Description, in.Query, in.QueryHash, in.DataSourceID = "n "+tc.name, "d "+tc.name, "SELECT "+tc.hash, tc.hash, tc.dataSource
-			got, err := f.s.UpdateQuery(ctx, in)
+			got, err := f.s.UpdateQuery(ctx, in, in.Version)
 			if err != nil {
 				t.Fatalf("UpdateQuery(%+v) error = %v", in, err)
 			}
 			want := in
-			want.LatestQueryDataID, want.UpdatedAt = tc.wantLatest, got.UpdatedAt
+			want.LatestQueryDataID, want.UpdatedAt, want.Version = tc.wantLatest, got.UpdatedAt, in.Version+1
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("UpdateQuery(%+v) diff (-want +got):\n%s", in, diff)
 			}
@@ -203,12 +188,316 @@ func TestUpdateQuery(t *testing.T) {
 
 	missing := q
 	missing.ID += 1000
-	if _, err := f.s.UpdateQuery(ctx, missing); !errors.Is(err, store.ErrNotFound) {
+	if _, err := f.s.UpdateQuery(ctx, missing, 0); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("UpdateQuery(missing) error = %v, want ErrNotFound", err)
 	}
 	noDS := q
 	noDS.DataSourceID = ptr(other.ID + 1000)
-	if _, err := f.s.UpdateQuery(ctx, noDS); !errors.Is(err, store.ErrNotFound) {
+	if _, err := f.s.UpdateQuery(ctx, noDS, 0); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("UpdateQuery(missing data source) error = %v, want ErrNotFound", err)
+	}
+}
+
+// queryIDs are the IDs of qs, in order.
+func queryIDs(qs []store.Query) []int64 {
+	ids := make([]int64, len(qs))
+	for i, q := range qs {
+		ids[i] = q.ID
+	}
+	return ids
+}
+
+// createQuery saves q, filling in what every query needs.
+func (f fixture) createQuery(t testing.TB, q store.Query) store.Query {
+	t.Helper()
+	if q.Query == "" {
+		q.Query = "SELECT 1"
+	}
+	if q.QueryHash == "" {
+		q.QueryHash = unique("hash")
+	}
+	if q.UserID == 0 {
+		q.UserID = f.user.ID
+	}
+	created, err := f.s.CreateQuery(context.Background(), q)
+	if err != nil {
+		t.Fatalf("CreateQuery(%+v): %v", q, err)
+	}
+	return created
+}
+
+func TestQueriesFilter(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	other := createUser(t, f.s)
+	dsB := createDataSource(t, f.s)
+
+	sales := f.createQuery(t, store.Query{Name: "Sales by Region", DataSourceID: &f.ds.ID, Tags: []string{"sales", "eu"}})
+	costs := f.createQuery(t, store.Query{Name: "Costs", Description: "100%_done", Query: "select cost from t",
+		DataSourceID: &dsB.ID, Tags: []string{"sales"}})
+	loose := f.createQuery(t, store.Query{Name: "Loose", Query: "SELECT 'region'"})
+	othersLoose := f.createQuery(t, store.Query{Name: "Others' loose", UserID: other.ID})
+	archived := f.createQuery(t, store.Query{Name: "Archived region", DataSourceID: &f.ds.ID, Tags: []string{"sales"}})
+	if err := f.s.ArchiveQuery(ctx, archived.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	all := store.QueryFilter{AllDataSources: true}
+	tests := []struct {
+		name string
+		f    store.QueryFilter
+		want []int64
+	}{
+		{"admin", all, []int64{othersLoose.ID, loose.ID, costs.ID, sales.ID}},
+		{"admin with archived", store.QueryFilter{AllDataSources: true, IncludeArchived: true},
+			[]int64{archived.ID, othersLoose.ID, loose.ID, costs.ID, sales.ID}},
+		{"one data source, own loose queries", store.QueryFilter{DataSources: []int64{f.ds.ID}, OwnerID: f.user.ID},
+			[]int64{loose.ID, sales.ID}},
+		{"both data sources, other's loose queries", store.QueryFilter{DataSources: []int64{f.ds.ID, dsB.ID}, OwnerID: other.ID},
+			[]int64{othersLoose.ID, costs.ID, sales.ID}},
+		{"no data sources", store.QueryFilter{OwnerID: other.ID}, []int64{othersLoose.ID}},
+		{"nothing", store.QueryFilter{}, []int64{}},
+		{"search name, any case", store.QueryFilter{AllDataSources: true, Search: "REGION"}, []int64{loose.ID, sales.ID}},
+		{"search description", store.QueryFilter{AllDataSources: true, Search: "done"}, []int64{costs.ID}},
+		{"search text", store.QueryFilter{AllDataSources: true, Search: "COST FROM"}, []int64{costs.ID}},
+		{"search % is plain", store.QueryFilter{AllDataSources: true, Search: "%"}, []int64{costs.ID}},
+		{"search _ is plain", store.QueryFilter{AllDataSources: true, Search: "%_d"}, []int64{costs.ID}},
+		{"search _ is no wildcard", store.QueryFilter{AllDataSources: true, Search: "Sal_s"}, []int64{}},
+		{"search backslash is plain", store.QueryFilter{AllDataSources: true, Search: `\%`}, []int64{}},
+		{"search within visible", store.QueryFilter{DataSources: []int64{dsB.ID}, Search: "region"}, []int64{}},
+		{"tag", store.QueryFilter{AllDataSources: true, Tags: []string{"sales"}}, []int64{costs.ID, sales.ID}},
+		{"every tag", store.QueryFilter{AllDataSources: true, Tags: []string{"sales", "eu"}}, []int64{sales.ID}},
+		{"unknown tag", store.QueryFilter{AllDataSources: true, Tags: []string{"nope"}}, []int64{}},
+		{"tag and search", store.QueryFilter{AllDataSources: true, Tags: []string{"sales"}, Search: "cost"}, []int64{costs.ID}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, count, err := f.s.Queries(ctx, tc.f)
+			if err != nil {
+				t.Fatalf("Queries(%+v) error = %v", tc.f, err)
+			}
+			if diff := cmp.Diff(tc.want, queryIDs(got)); diff != "" || count != len(tc.want) {
+				t.Errorf("Queries(%+v) = %v, count %d; want %v, count %d", tc.f, queryIDs(got), count, tc.want, len(tc.want))
+			}
+		})
+	}
+
+	// Each query comes with its owner and its last editor.
+	got, _, err := f.s.Queries(ctx, all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range got {
+		want, err := f.s.Query(ctx, q.ID)
+		if diff := cmp.Diff(want, q); err != nil || diff != "" {
+			t.Errorf("Queries(): query %d diff (-Query +Queries):\n%s", q.ID, diff)
+		}
+		owner := f.user
+		if q.ID == othersLoose.ID {
+			owner = other
+		}
+		wantUser := store.QueryUser{ID: owner.ID, Name: owner.Name, Email: owner.Email}
+		if q.User != wantUser || q.LastModifiedBy == nil || *q.LastModifiedBy != wantUser {
+			t.Errorf("Queries(): query %d User = %+v, LastModifiedBy = %+v; want %+v for both", q.ID, q.User, q.LastModifiedBy, wantUser)
+		}
+	}
+}
+
+func TestQueriesPaging(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	var newestFirst []int64
+	for range 5 {
+		q := f.createQuery(t, store.Query{DataSourceID: &f.ds.ID})
+		newestFirst = append([]int64{q.ID}, newestFirst...)
+	}
+	// Two made the oldest, at the same time: the newer id comes first.
+	exec(t, f.s.Pool(), `UPDATE queries SET created_at = '2024-01-01' WHERE id = ANY($1)`, newestFirst[1:3])
+
+	wantOrder := []int64{newestFirst[0], newestFirst[3], newestFirst[4], newestFirst[1], newestFirst[2]}
+	tests := []struct {
+		page, size int
+		want       []int64
+	}{
+		{1, 2, wantOrder[:2]},
+		{2, 2, wantOrder[2:4]},
+		{3, 2, wantOrder[4:]},
+		{4, 2, []int64{}},
+		{0, 2, wantOrder[:2]},
+		{1, 0, wantOrder},
+		{1, 250, wantOrder},
+	}
+	for _, tc := range tests {
+		flt := store.QueryFilter{AllDataSources: true, Page: tc.page, PageSize: tc.size}
+		got, count, err := f.s.Queries(ctx, flt)
+		if err != nil || !cmp.Equal(queryIDs(got), tc.want) || count != 5 {
+			t.Errorf("Queries(page %d of %d) = %v, count %d, %v; want %v, count 5", tc.page, tc.size, queryIDs(got), count, err, tc.want)
+		}
+	}
+}
+
+func TestUpdateQueryVersion(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	editor := createUser(t, f.s)
+	q := f.createQuery(t, store.Query{Name: "v", DataSourceID: &f.ds.ID})
+
+	q.Name = "v2"
+	q.LastModifiedByID = &editor.ID
+	v2, err := f.s.UpdateQuery(ctx, q, 1)
+	if err != nil || v2.Version != 2 || v2.Name != "v2" {
+		t.Fatalf("UpdateQuery(version 1) = version %d %q, %v; want version 2 \"v2\"", v2.Version, v2.Name, err)
+	}
+	wantEditor := store.QueryUser{ID: editor.ID, Name: editor.Name, Email: editor.Email}
+	if v2.LastModifiedBy == nil || *v2.LastModifiedBy != wantEditor || v2.User.ID != f.user.ID {
+		t.Errorf("UpdateQuery by %d: LastModifiedBy = %+v, User = %+v; want the editor, the owner unchanged", editor.ID, v2.LastModifiedBy, v2.User)
+	}
+
+	stale := q
+	stale.Name = "stale"
+	if _, err := f.s.UpdateQuery(ctx, stale, 1); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("UpdateQuery(stale version 1) error = %v, want ErrConflict", err)
+	}
+	if got, _ := f.s.Query(ctx, q.ID); got.Name != "v2" || got.Version != 2 {
+		t.Errorf("after a stale update: Query = %q version %d, want \"v2\" version 2", got.Name, got.Version)
+	}
+	if _, err := f.s.UpdateQuery(ctx, stale, 3); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("UpdateQuery(future version 3) error = %v, want ErrConflict", err)
+	}
+	v3, err := f.s.UpdateQuery(ctx, stale, 0)
+	if err != nil || v3.Version != 3 || v3.Name != "stale" {
+		t.Errorf("UpdateQuery(version 0) = version %d %q, %v; want version 3 \"stale\" (last write wins)", v3.Version, v3.Name, err)
+	}
+	missing := q
+	missing.ID += 1000
+	if _, err := f.s.UpdateQuery(ctx, missing, 1); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("UpdateQuery(missing, version 1) error = %v, want ErrNotFound", err)
+	}
+	noUser := v3
+	noUser.LastModifiedByID = ptr(editor.ID + 1000)
+	if _, err := f.s.UpdateQuery(ctx, noUser, 0); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("UpdateQuery(missing editor) error = %v, want ErrNotFound", err)
+	}
+}
+
+func TestUpdateQuerySchedule(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	q := f.createQuery(t, store.Query{DataSourceID: &f.ds.ID, Tags: []string{"a"}, IsDraft: true,
+		Schedule: json.RawMessage(`{"interval": "3600"}`)})
+	hourly := json.RawMessage(`{"interval": 3600, "time": null, "day_of_week": null, "until": null, "timezone": "UTC"}`)
+	assertJSONEqual(t, "CreateQuery schedule", q.Schedule, hourly)
+	if !q.IsDraft || !cmp.Equal(q.Tags, []string{"a"}) {
+		t.Errorf("CreateQuery: IsDraft %v, Tags %q; want true, [a]", q.IsDraft, q.Tags)
+	}
+	setFailures := func() {
+		exec(t, f.s.Pool(), `UPDATE queries SET schedule_failures = 3 WHERE id = $1`, q.ID)
+	}
+
+	setFailures()
+	q.Schedule = json.RawMessage(`{"interval": 3600, "time": null}`) // the same, written otherwise
+	q.Tags, q.IsDraft = []string{"b", "c"}, false
+	got, err := f.s.UpdateQuery(ctx, q, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertJSONEqual(t, "UpdateQuery same schedule", got.Schedule, hourly)
+	if got.ScheduleFailures != 3 || got.IsDraft || !cmp.Equal(got.Tags, []string{"b", "c"}) {
+		t.Errorf("UpdateQuery(same schedule): failures %d, IsDraft %v, Tags %q; want 3 kept, false, [b c]", got.ScheduleFailures, got.IsDraft, got.Tags)
+	}
+
+	q.Schedule = json.RawMessage(`{"interval": 86400, "time": "05:00"}`)
+	got, err = f.s.UpdateQuery(ctx, q, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertJSONEqual(t, "UpdateQuery daily schedule", got.Schedule,
+		json.RawMessage(`{"interval": 86400, "time": "05:00", "day_of_week": null, "until": null, "timezone": "UTC"}`))
+	if got.ScheduleFailures != 0 {
+		t.Errorf("UpdateQuery(new schedule): failures %d, want 0", got.ScheduleFailures)
+	}
+
+	setFailures()
+	q.Schedule = json.RawMessage(`{"interval": null}`)
+	got, err = f.s.UpdateQuery(ctx, q, 0)
+	if err != nil || got.Schedule != nil || got.ScheduleFailures != 0 {
+		t.Errorf("UpdateQuery(no schedule) = schedule %s, failures %d, %v; want nil, 0", got.Schedule, got.ScheduleFailures, err)
+	}
+
+	q.Schedule = json.RawMessage(`{"interval": 10}`)
+	if _, err := f.s.UpdateQuery(ctx, q, 0); err == nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
+		t.Errorf("UpdateQuery(interval 10) error = %v, want the schedule's error", err)
+	}
+}
+
+func TestArchiveQuery(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	q := f.createQuery(t, store.Query{DataSourceID: &f.ds.ID, Schedule: json.RawMessage(`{"interval": 600}`)})
+	exec(t, f.s.Pool(), `UPDATE queries SET schedule_failures = 2 WHERE id = $1`, q.ID)
+
+	if err := f.s.ArchiveQuery(ctx, q.ID); err != nil {
+		t.Fatalf("ArchiveQuery(%d) error = %v", q.ID, err)
+	}
+	got, err := f.s.Query(ctx, q.ID)
+	if err != nil || !got.IsArchived || got.Schedule != nil || got.ScheduleFailures != 0 || got.Version != q.Version+1 {
+		t.Errorf("Query(%d) after archiving = archived %v, schedule %s, failures %d, version %d, %v; want archived, no schedule, 0, version %d",
+			q.ID, got.IsArchived, got.Schedule, got.ScheduleFailures, got.Version, err, q.Version+1)
+	}
+	if _, err := f.s.QueryByAPIKey(ctx, q.APIKey); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("QueryByAPIKey(archived query's key) error = %v, want ErrNotFound", err)
+	}
+	if list, n, err := f.s.Queries(ctx, store.QueryFilter{AllDataSources: true}); err != nil || len(list) != 0 || n != 0 {
+		t.Errorf("Queries() after archiving = %v, count %d, %v; want none", queryIDs(list), n, err)
+	}
+	if err := f.s.ArchiveQuery(ctx, q.ID+1000); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("ArchiveQuery(missing) error = %v, want ErrNotFound", err)
+	}
+}
+
+func TestForkQuery(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	forker := createUser(t, f.s)
+	r := f.result(t, "forked", time.Now())
+	opts := json.RawMessage(`{"parameters": [{"name": "n", "type": "number"}], "apply_auto_limit": true}`)
+	src := f.createQuery(t, store.Query{Name: "Source", Description: "d", Query: "SELECT {{ n }}", QueryHash: "forked",
+		DataSourceID: &f.ds.ID, Options: opts, Tags: []string{"t"}, Schedule: json.RawMessage(`{"interval": 600}`)})
+	if err := f.s.ArchiveQuery(ctx, src.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := f.s.ForkQuery(ctx, src.ID, forker.ID)
+	if err != nil {
+		t.Fatalf("ForkQuery(%d, %d) error = %v", src.ID, forker.ID, err)
+	}
+	fu := store.QueryUser{ID: forker.ID, Name: forker.Name, Email: forker.Email}
+	want := store.Query{
+		ID: got.ID, Name: "Copy of (#" + strconv.FormatInt(src.ID, 10) + ") Source", Description: "d", Query: "SELECT {{ n }}",
+		QueryHash: "forked", DataSourceID: &f.ds.ID, UserID: forker.ID, LatestQueryDataID: &r.ID, Options: got.Options,
+		Tags: []string{"t"}, IsDraft: true, Version: 1, APIKey: got.APIKey, LastModifiedByID: &forker.ID,
+		CreatedAt: got.CreatedAt, UpdatedAt: got.UpdatedAt, User: fu, LastModifiedBy: &fu,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ForkQuery(%d, %d) diff (-want +got):\n%s", src.ID, forker.ID, diff)
+	}
+	assertJSONEqual(t, "ForkQuery options", got.Options, opts)
+	if got.ID == src.ID || len(got.APIKey) != 40 || got.APIKey == src.APIKey {
+		t.Errorf("ForkQuery: id %d, key %q; want a new query with a new key", got.ID, got.APIKey)
+	}
+	if k, err := f.s.QueryByAPIKey(ctx, got.APIKey); err != nil || k.ID != got.ID {
+		t.Errorf("QueryByAPIKey(fork's key) = %d, %v; want %d", k.ID, err, got.ID)
+	}
+	if _, err := f.s.ForkQuery(ctx, src.ID+1000, forker.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("ForkQuery(missing query) error = %v, want ErrNotFound", err)
+	}
+	if _, err := f.s.ForkQuery(ctx, src.ID, forker.ID+1000); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("ForkQuery(missing user) error = %v, want ErrNotFound", err)
 	}
 }

@@ -59,6 +59,10 @@ var permissionMatrix = []permRow{
 	{"POST /api/queries", "/api/queries", `{"name": "n", "query": "SELECT 2", "data_source_id": {ds}}`, "401 404 403 200 200 403 403 403"},
 	{"GET /api/queries/:id", "/api/queries/{q}", "", "401 404 200 200 200 200 404 200"},
 	{"POST /api/queries/:id", "/api/queries/{q}", `{"name": "q"}`, "401 404 403 200 200 403 403 403"},
+	{"DELETE /api/queries/:id", "/api/queries/{fresh_query}", "", "401 404 403 200 200 403 403 403"},
+	{"POST /api/queries/:id/fork", "/api/queries/{q}/fork", "", "401 404 403 200 200 403 403 403"},
+	{"POST /api/queries/:id/regenerate_api_key", "/api/queries/{fresh_query}/regenerate_api_key", "", "401 404 403 200 200 403 403 403"},
+	{"POST /api/queries/:id/refresh", "/api/queries/{q}/refresh", "", "401 404 200 200 200 403 403 403"},
 	{"POST /api/queries/:id/results", "/api/queries/{q}/results", `{}`, "401 404 200 200 200 200 404 200"},
 	{"POST /api/queries/:id/results", "/api/queries/{qtext}/results", `{"parameters": {"t": "x"}}`, "401 404 403 200 200 404 404 403"},
 	{"GET /api/queries/:id/results", "/api/queries/{q}/results", "", "401 404 200 200 200 200 404 200"},
@@ -244,6 +248,8 @@ func (f *permFixture) fresh(t *testing.T, name string) string {
 	switch name {
 	case "uniq":
 		return fmt.Sprintf("perm-%d", f.seq)
+	case "fresh_query":
+		return strconv.FormatInt(f.createQuery(t, f.keys[3], fmt.Sprintf("SELECT %d", f.seq), ""), 10)
 	case "fresh_ds":
 		return strconv.FormatInt(f.e.createDataSource(fmt.Sprintf("perm-fresh-%d", f.seq), pgOptions(t)), 10)
 	case "fresh_user":
