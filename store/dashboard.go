@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -243,7 +244,10 @@ func (s *Store) Dashboards(ctx context.Context, f DashboardFilter) ([]Dashboard,
 	limit, offset := "ALL", 0
 	if f.PageSize > 0 {
 		limit = strconv.Itoa(f.PageSize)
-		offset = (max(f.Page, 1) - 1) * f.PageSize
+		offset = math.MaxInt // pages past any count: none
+		if page := max(f.Page, 1); page-1 <= math.MaxInt/f.PageSize {
+			offset = (page - 1) * f.PageSize
+		}
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+dashboardColumns+` FROM`+dashboardFrom+where+`
 		ORDER BY dashboards.created_at DESC, dashboards.id DESC

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"testing"
 
@@ -203,6 +204,7 @@ func TestDashboards(t *testing.T) {
 		{"first page", store.DashboardFilter{Page: 1, PageSize: 2}, []int64{ops.ID, costs.ID}, 3},
 		{"second page", store.DashboardFilter{Page: 2, PageSize: 2}, []int64{sales.ID}, 3},
 		{"past the end", store.DashboardFilter{Page: 3, PageSize: 2}, nil, 3},
+		{"past any end", store.DashboardFilter{Page: math.MaxInt, PageSize: 250}, nil, 3},
 		{"search, any case", store.DashboardFilter{Search: "sAL"}, []int64{sales.ID}, 1},
 		{"search % literally", store.DashboardFilter{Search: "100%"}, []int64{costs.ID}, 1},
 		{"search _ literally", store.DashboardFilter{Search: "s_b"}, []int64{ops.ID}, 1},
