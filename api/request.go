@@ -86,3 +86,42 @@ func (s *Server) waitParam(c *echo.Context, body json.RawMessage) (time.Duration
 	}
 	return s.parseWait(strings.Trim(string(body), `"`))
 }
+
+// Bounds of a list's page_size, as Redash has them.
+const (
+	defaultPageSize = 25
+	maxPageSize     = 250
+)
+
+// parsePage reads a list's page (from 1, default 1) and page_size (1 to 250,
+// default 25) query parameters, refusing others with Redash's messages.
+func parsePage(c *echo.Context) (page, pageSize int, err error) {
+	page, pageSize = 1, defaultPageSize
+	if v := c.QueryParam("page"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return 0, 0, badRequest("page must be a whole number from 1, not %q", v)
+		}
+		if n < 1 {
+			return 0, 0, badRequest("Page is out of range.")
+		}
+		page = n
+	}
+	if v := c.QueryParam("page_size"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxPageSize {
+			return 0, 0, badRequest("Page size is out of range (1-%d).", maxPageSize)
+		}
+		pageSize = n
+	}
+	return page, pageSize, nil
+}
+
+// checkPage refuses a page past the end of count items, as Redash does
+// when there are any.
+func checkPage(page, pageSize, count int) error {
+	if count > 0 && page > (count+pageSize-1)/pageSize {
+		return badRequest("Page is out of range.")
+	}
+	return nil
+}
