@@ -54,6 +54,28 @@ func (c caller) canSeeQuery(q store.Query) bool {
 	return c.dataSource(*q.DataSourceID) >= store.ViewOnly
 }
 
+// canSeeDashboard reports whether c may read d: a user any dashboard (its
+// widgets are restricted per query, see canSeeQuery), a dashboard key its
+// own while not archived, a query key none.
+func (c caller) canSeeDashboard(d store.Dashboard) bool {
+	switch {
+	case c.dashboardID != 0:
+		return d.ID == c.dashboardID && !d.IsArchived
+	case c.queryID != 0:
+		return false
+	}
+	return true
+}
+
+// mayEditDashboard checks that c may change, archive, share or add widgets
+// to d: its owner and admins.
+func (c caller) mayEditDashboard(d store.Dashboard) error {
+	if !c.isKey() && (c.user.IsAdmin || d.UserID == c.user.ID) {
+		return nil
+	}
+	return forbidden(msgNoEditPermission)
+}
+
 // Messages of refused executions, as Redash words them.
 const (
 	msgNoRunPermission  = "You do not have permission to run queries with this data source."

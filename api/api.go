@@ -144,6 +144,23 @@ func (s *Server) routes() {
 	a.GET("/queries/:id/results/:rid", s.getQueryResult)
 	a.GET("/queries/:id/jobs/:jid", s.getJob)
 
+	a.GET("/dashboards", s.listDashboards)
+	a.POST("/dashboards", s.createDashboard)
+	a.GET("/dashboards/:id", s.getDashboard)
+	a.POST("/dashboards/:id", s.updateDashboard)
+	a.DELETE("/dashboards/:id", s.archiveDashboard)
+	a.POST("/dashboards/:id/share", s.shareDashboard)
+	a.DELETE("/dashboards/:id/share", s.unshareDashboard)
+	a.POST("/dashboards/:id/refresh", s.postDashboardRefresh)
+
+	a.POST("/visualizations", s.createVisualization)
+	a.POST("/visualizations/:id", s.updateVisualization)
+	a.DELETE("/visualizations/:id", s.deleteVisualization)
+
+	a.POST("/widgets", s.createWidget)
+	a.POST("/widgets/:id", s.updateWidget)
+	a.DELETE("/widgets/:id", s.deleteWidget)
+
 	a.GET("/data_sources", s.listDataSources)
 	a.GET("/data_sources/types", s.listDataSourceTypes)
 	a.POST("/data_sources", s.createDataSource, adminOnly)

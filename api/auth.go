@@ -51,7 +51,8 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // resolveKey finds who key belongs to: an enabled user, else a query (not
-// archived). Anything else gives store.ErrNotFound.
+// archived), else a shared dashboard (not archived) with the queries its
+// widgets show. Anything else gives store.ErrNotFound.
 func (s *Server) resolveKey(ctx context.Context, key string) (caller, error) {
 	u, err := s.store.UserByAPIKey(ctx, key)
 	if err == nil {
@@ -65,10 +66,25 @@ func (s *Server) resolveKey(ctx context.Context, key string) (caller, error) {
 		return caller{}, err
 	}
 	q, err := s.store.QueryByAPIKey(ctx, key)
+	if err == nil {
+		return caller{queryID: q.ID}, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return caller{}, err
+	}
+	d, err := s.store.DashboardByAPIKey(ctx, key)
 	if err != nil {
 		return caller{}, err
 	}
-	return caller{queryID: q.ID}, nil
+	ids, err := s.store.DashboardQueryIDs(ctx, d.ID)
+	if err != nil {
+		return caller{}, err
+	}
+	queries := make(map[int64]bool, len(ids))
+	for _, id := range ids {
+		queries[id] = true
+	}
+	return caller{dashboardID: d.ID, dashboardQueries: queries}, nil
 }
 
 // keyCache remembers whom recently verified API keys belong to, with their

@@ -2,6 +2,7 @@ package api
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v5"
 )
@@ -26,8 +27,11 @@ func parsePageRequest(c *echo.Context) (pageRequest, error) {
 	p := pageRequest{page: 1, size: defaultPageSize}
 	if v := c.QueryParam("page"); v != "" {
 		n, err := strconv.Atoi(v)
+		if err != nil && !isInteger(v) {
+			return pageRequest{}, badRequest("page must be a whole number from 1, not %q.", v)
+		}
 		if err != nil || n < 1 || n > maxPage {
-			return pageRequest{}, badRequest("Page must be a positive integer up to %d, not %q.", maxPage, v)
+			return pageRequest{}, badRequest("Page is out of range. Pages start at 1.")
 		}
 		p.page = n
 	}
@@ -60,4 +64,11 @@ type pageJSON[T any] struct {
 	Page     int `json:"page"`
 	PageSize int `json:"page_size"`
 	Results  []T `json:"results"`
+}
+
+// isInteger reports whether v is an optionally signed run of digits, of
+// any length.
+func isInteger(v string) bool {
+	v = strings.TrimPrefix(strings.TrimPrefix(v, "-"), "+")
+	return v != "" && strings.Trim(v, "0123456789") == ""
 }

@@ -196,10 +196,17 @@ func (e *testEnv) requestWithKey(method, path string, body any, key string) (int
 	return resp.StatusCode, b
 }
 
-// do sends a request, checks the status and decodes the JSON answer into out.
+// do sends a request with the admin's key, checks the status and decodes
+// the JSON answer into out.
 func (e *testEnv) do(method, path string, body any, want int, out any) {
 	e.t.Helper()
-	status, b := e.request(method, path, body)
+	e.doWithKey(e.key, method, path, body, want, out)
+}
+
+// doWithKey is do with key instead of the admin's.
+func (e *testEnv) doWithKey(key, method, path string, body any, want int, out any) {
+	e.t.Helper()
+	status, b := e.requestWithKey(method, path, body, key)
 	if status != want {
 		e.t.Fatalf("%s %s = %d %s, want %d", method, path, status, b, want)
 	}

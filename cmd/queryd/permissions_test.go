@@ -41,8 +41,9 @@ type permRow struct {
 // {ds}, which the builtin group is not granted; group {gview} grants it
 // view-only and another group in full. {q} is a safe query of the full
 // member with result {r} made by job {j}; {qtext} has a text parameter; {q2}
-// is another safe query, whose key is "another query's key". The dashboard
-// shows {q} and {qtext}. A new route fails TestPermissionMatrixCoversRoutes
+// is another safe query, whose key is "another query's key". Dashboard
+// {dash} of the full member shows {q} (visualization {viz}, widget {widget})
+// and {qtext}; its key is "a dashboard key". A new route fails TestPermissionMatrixCoversRoutes
 // until it has a row here.
 var permissionMatrix = []permRow{
 	//                                                                       anon nog view full admin qkey okey dkey
@@ -72,6 +73,21 @@ var permissionMatrix = []permRow{
 	// A key never reads another text's result through its own query.
 	{"GET /api/queries/:id/results/:rid", "/api/queries/{q2}/results/{r}.json", "", "401 404 200 200 200 404 404 404"},
 	{"GET /api/queries/:id/jobs/:jid", "/api/queries/{q}/jobs/{j}", "", "401 404 200 200 200 200 404 200"},
+
+	{"GET /api/dashboards", "/api/dashboards", "", "401 200 200 200 200 403 403 403"},
+	{"POST /api/dashboards", "/api/dashboards", `{"name": "{uniq}"}`, "401 200 200 200 200 403 403 403"},
+	{"GET /api/dashboards/:id", "/api/dashboards/{dash}", "", "401 200 200 200 200 404 404 200"},
+	{"POST /api/dashboards/:id", "/api/dashboards/{dash}", `{"name": "perm"}`, "401 403 403 200 200 403 403 403"},
+	{"DELETE /api/dashboards/:id", "/api/dashboards/{fresh_dash}", "", "401 403 403 200 200 403 403 403"},
+	{"POST /api/dashboards/:id/share", "/api/dashboards/{fresh_dash}/share", "", "401 403 403 200 200 403 403 403"},
+	{"DELETE /api/dashboards/:id/share", "/api/dashboards/{fresh_dash}/share", "", "401 403 403 204 204 403 403 403"},
+	{"POST /api/dashboards/:id/refresh", "/api/dashboards/{dash}/refresh", "", "401 200 200 200 200 403 403 403"},
+	{"POST /api/visualizations", "/api/visualizations", `{"query_id": {q}, "type": "TABLE"}`, "401 404 403 200 200 403 403 403"},
+	{"POST /api/visualizations/:id", "/api/visualizations/{viz}", `{"name": "v"}`, "401 404 403 200 200 403 403 403"},
+	{"DELETE /api/visualizations/:id", "/api/visualizations/{fresh_viz}", "", "401 404 403 204 204 403 403 403"},
+	{"POST /api/widgets", "/api/widgets", `{"dashboard_id": {dash}, "text": "hi"}`, "401 403 403 200 200 403 403 403"},
+	{"POST /api/widgets/:id", "/api/widgets/{widget}", `{"width": 2}`, "401 403 403 200 200 403 403 403"},
+	{"DELETE /api/widgets/:id", "/api/widgets/{fresh_widget}", "", "401 403 403 204 204 403 403 403"},
 
 	{"GET /api/data_sources", "/api/data_sources", "", "401 200 200 200 200 403 403 403"},
 	{"GET /api/data_sources/types", "/api/data_sources/types", "", "401 200 200 200 200 403 403 403"},
@@ -181,10 +197,23 @@ func newPermFixture(t *testing.T) *permFixture {
 		t.Fatalf("job %s = %+v, want status 3", run.Job.ID, done)
 	}
 
-	f.keys = []string{"", nogroupKey, viewerKey, fullKey, e.key, f.queryKey(t, q), f.queryKey(t, q2), ""}
+	// A dashboard of the full member's showing {q} and {qtext}, shared.
+	dash := f.post(t, fullKey, "/api/dashboards", map[string]any{"name": "perm"})
+	viz := f.post(t, fullKey, "/api/visualizations", map[string]any{"query_id": q, "type": "TABLE"})
+	vizText := f.post(t, fullKey, "/api/visualizations", map[string]any{"query_id": qtext, "type": "TABLE"})
+	widget := f.post(t, fullKey, "/api/widgets", map[string]any{"dashboard_id": dash, "visualization_id": viz})
+	f.post(t, fullKey, "/api/widgets", map[string]any{"dashboard_id": dash, "visualization_id": vizText})
+	var share struct {
+		APIKey string `json:"api_key"`
+	}
+	if status, b := e.requestWithKey("POST", fmt.Sprintf("/api/dashboards/%d/share", dash), nil, fullKey); status != http.StatusOK || json.Unmarshal(b, &share) != nil || share.APIKey == "" {
+		t.Fatalf("share dashboard %d = %d %s", dash, status, b)
+	}
+
+	f.keys = []string{"", nogroupKey, viewerKey, fullKey, e.key, f.queryKey(t, q), f.queryKey(t, q2), share.APIKey}
 	for k, v := range map[string]int64{
 		"ds": e.dsID, "ds2": ds2, "q": q, "qtext": qtext, "q2": q2, "r": *done.QueryResultID,
-		"gview": view.ID, "nogroup_user": nogroupID, "full_user": fullID,
+		"gview": view.ID, "nogroup_user": nogroupID, "full_user": fullID, "dash": dash, "viz": viz, "widget": widget,
 	} {
 		f.vars[k] = strconv.FormatInt(v, 10)
 	}
@@ -208,6 +237,17 @@ func (f *permFixture) createQuery(t *testing.T, key, text, parameters string) in
 		t.Fatalf("create query %q = %d %s", text, status, b)
 	}
 	return q.ID
+}
+
+// post creates an object with key and returns its id.
+func (f *permFixture) post(t *testing.T, key, path string, body map[string]any) int64 {
+	t.Helper()
+	status, b := f.e.requestWithKey("POST", path, body, key)
+	var obj struct{ ID int64 }
+	if status != http.StatusOK || json.Unmarshal(b, &obj) != nil || obj.ID == 0 {
+		t.Fatalf("POST %s %v = %d %s", path, body, status, b)
+	}
+	return obj.ID
 }
 
 func (f *permFixture) queryKey(t *testing.T, id int64) string {
@@ -250,6 +290,12 @@ func (f *permFixture) fresh(t *testing.T, name string) string {
 		return fmt.Sprintf("perm-%d", f.seq)
 	case "fresh_query":
 		return strconv.FormatInt(f.createQuery(t, f.keys[3], fmt.Sprintf("SELECT %d", f.seq), ""), 10)
+	case "fresh_dash":
+		return strconv.FormatInt(f.post(t, f.keys[3], "/api/dashboards", map[string]any{"name": fmt.Sprintf("fresh %d", f.seq)}), 10)
+	case "fresh_viz":
+		return strconv.FormatInt(f.post(t, f.keys[3], "/api/visualizations", map[string]any{"query_id": mustAtoi(t, f.vars["q"]), "type": "TABLE"}), 10)
+	case "fresh_widget":
+		return strconv.FormatInt(f.post(t, f.keys[3], "/api/widgets", map[string]any{"dashboard_id": mustAtoi(t, f.vars["dash"]), "text": "fresh"}), 10)
 	case "fresh_ds":
 		return strconv.FormatInt(f.e.createDataSource(fmt.Sprintf("perm-fresh-%d", f.seq), pgOptions(t)), 10)
 	case "fresh_user":
@@ -292,9 +338,6 @@ func TestPermissionMatrix(t *testing.T) {
 		}
 		method, _, _ := strings.Cut(row.route, " ")
 		for i, role := range roles {
-			if i > 0 && f.keys[i] == "" {
-				continue // a role this fixture cannot make yet
-			}
 			made := map[string]string{}
 			path := f.resolve(t, row.path, made)
 			var body any

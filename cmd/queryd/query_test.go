@@ -45,20 +45,6 @@ type queryPage struct {
 	Results  []savedQuery `json:"results"`
 }
 
-// doWithKey is do with another key than the admin's.
-func (e *testEnv) doWithKey(key, method, path string, body any, want int, out any) {
-	e.t.Helper()
-	status, b := e.requestWithKey(method, path, body, key)
-	if status != want {
-		e.t.Fatalf("%s %s = %d %s, want %d", method, path, status, b, want)
-	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			e.t.Fatalf("%s %s: decode %s: %v", method, path, b, err)
-		}
-	}
-}
-
 // createSavedQuery saves a query on the test data source as key's user.
 func (e *testEnv) createSavedQuery(key string, body map[string]any) savedQuery {
 	e.t.Helper()
@@ -142,9 +128,9 @@ func TestQueryList(t *testing.T) {
 		{"page_size=0", "Page size is out of range (1-250)."},
 		{"page_size=251", "Page size is out of range (1-250)."},
 		{"page_size=abc", `page_size must be a whole number, not "abc"`},
-		{"page=abc", `Page must be a positive integer`},
-		{"page=0", `Page must be a positive integer`},
-		{"page=-1", `Page must be a positive integer`},
+		{"page=abc", `page must be a whole number from 1, not "abc"`},
+		{"page=0", "Page is out of range."},
+		{"page=-1", "Page is out of range."},
 		{"page=4&page_size=3", "Page is out of range."},
 		{"page=2", "Page is out of range."},
 	} {
