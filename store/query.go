@@ -345,11 +345,15 @@ func (s *Store) missingOrStale(ctx context.Context, id int64, version int) error
 }
 
 // ArchiveQuery archives query id: lists hide it, its API key stops working,
-// it can no longer run, and its schedule is dropped (failures reset); the
+// it can no longer run, the widgets showing it leave their dashboards, and
+// its schedule is dropped (failures reset); the
 // version goes up by one. Archiving an archived query drops nothing more.
 // A missing query gives ErrNotFound.
 func (s *Store) ArchiveQuery(ctx context.Context, id int64) error {
 	tag, err := s.pool.Exec(ctx, `
+		WITH w AS (
+			DELETE FROM widgets WHERE visualization_id IN (SELECT id FROM visualizations WHERE query_id = $1)
+		)
 		UPDATE queries SET is_archived = true, schedule = NULL, schedule_failures = 0,
 			version = version + 1, updated_at = now()
 		WHERE id = $1`, id)

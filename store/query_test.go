@@ -440,6 +440,10 @@ func TestArchiveQuery(t *testing.T) {
 	ctx := context.Background()
 	q := f.createQuery(t, store.Query{DataSourceID: &f.ds.ID, Schedule: json.RawMessage(`{"interval": 600}`)})
 	exec(t, f.s.Pool(), `UPDATE queries SET schedule_failures = 2 WHERE id = $1`, q.ID)
+	// A widget showing it, which archiving removes as Redash does.
+	exec(t, f.s.Pool(), `INSERT INTO visualizations (query_id, type, name) VALUES ($1, 'TABLE', 't')`, q.ID)
+	exec(t, f.s.Pool(), `INSERT INTO dashboards (slug, name, user_id) VALUES ('d', 'd', $1)`, f.user.ID)
+	exec(t, f.s.Pool(), `INSERT INTO widgets (dashboard_id, visualization_id) SELECT d.id, v.id FROM dashboards d, visualizations v`)
 
 	if err := f.s.ArchiveQuery(ctx, q.ID); err != nil {
 		t.Fatalf("ArchiveQuery(%d) error = %v", q.ID, err)
@@ -451,6 +455,9 @@ func TestArchiveQuery(t *testing.T) {
 	}
 	if _, err := f.s.QueryByAPIKey(ctx, q.APIKey); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("QueryByAPIKey(archived query's key) error = %v, want ErrNotFound", err)
+	}
+	if n := count(t, f.s.Pool(), `SELECT count(*) FROM widgets`); n != 0 {
+		t.Errorf("widgets of the archived query = %d, want 0", n)
 	}
 	if list, n, err := f.s.Queries(ctx, store.QueryFilter{AllDataSources: true}); err != nil || len(list) != 0 || n != 0 {
 		t.Errorf("Queries() after archiving = %v, count %d, %v; want none", queryIDs(list), n, err)
