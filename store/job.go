@@ -229,13 +229,7 @@ func (s *Store) CompleteJob(ctx context.Context, id string, r QueryResult) (Quer
 		if _, err := tx.Exec(ctx, `UPDATE jobs SET query_result_id = $2 WHERE id = $1`, id, result.ID); err != nil {
 			return err
 		}
-		// The queries whose scheduled runs the job served succeeded too.
-		if _, err := tx.Exec(ctx, `
-			WITH scheduled AS (`+scheduledQueriesOfJob+`)
-			UPDATE queries SET latest_query_data_id = $2,
-				schedule_failures = CASE WHEN id IN (SELECT object_id FROM scheduled) THEN 0 ELSE schedule_failures END
-			WHERE (data_source_id = $3 AND query_hash = $4) OR id = $5 OR id IN (SELECT object_id FROM scheduled)`,
-			id, result.ID, result.DataSourceID, result.QueryHash, queryID); err != nil {
+		if _, err := tx.Exec(ctx, completeJobQueries, id, result.ID, result.DataSourceID, result.QueryHash, queryID); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, ChannelJobDone, id) // sent at commit
@@ -250,6 +244,31 @@ func (s *Store) CompleteJob(ctx context.Context, id string, r QueryResult) (Quer
 	}
 	return result, nil
 }
+
+// completeJobQueries points at result $2 the queries job $1 refreshes: its
+// own ($5), those of the same text ($3, $4) and those whose scheduled runs it
+// served, whose schedule_failures it resets. A statement after the job's
+// update, it sees a run SetScheduleRunJob recorded while that update waited
+// for the job's row. A union, not an OR, so that each part uses its index.
+const completeJobQueries = `
+	WITH scheduled AS (` + scheduledQueriesOfJob + `)
+	UPDATE queries SET latest_query_data_id = $2,
+		schedule_failures = CASE WHEN id IN (SELECT object_id FROM scheduled) THEN 0 ELSE schedule_failures END
+	WHERE id IN (
+		SELECT id FROM queries WHERE data_source_id = $3 AND query_hash = $4
+		UNION ALL SELECT $5::bigint
+		UNION ALL SELECT object_id FROM scheduled
+	)`
+
+// failJobQueries adds one to the schedule_failures of the queries whose
+// scheduled runs failed job $1 served and notifies channel $2 (at commit).
+// Like completeJobQueries, it runs after the job's update.
+const failJobQueries = `
+	WITH failed AS (
+		UPDATE queries SET schedule_failures = schedule_failures + 1
+		WHERE id IN (` + scheduledQueriesOfJob + `)
+	)
+	SELECT pg_notify($2, $1)`
 
 // finish moves a pending or started job id to the terminal status with msg
 // as its Error and notifies ChannelJobDone, in one statement.
@@ -286,14 +305,7 @@ func (s *Store) FailJob(ctx context.Context, id, msg string) error {
 		if tag.RowsAffected() == 0 {
 			return errGuard
 		}
-		// A statement of its own: it sees a run SetScheduleRunJob recorded
-		// while the update above waited for the job's row.
-		_, err = tx.Exec(ctx, `
-			WITH failed AS (
-				UPDATE queries SET schedule_failures = schedule_failures + 1
-				WHERE id IN (`+scheduledQueriesOfJob+`)
-			)
-			SELECT pg_notify($2, $1)`, id, ChannelJobDone) // sent at commit
+		_, err = tx.Exec(ctx, failJobQueries, id, ChannelJobDone)
 		return err
 	})
 	if errors.Is(err, errGuard) {

@@ -36,20 +36,22 @@ type ScheduledQuery struct {
 	LastRunAt time.Time
 }
 
+const scheduledQueries = `
+	SELECT q.id, q.schedule, q.schedule_failures, q.updated_at, r.started_at
+	FROM queries q LEFT JOIN LATERAL (
+		SELECT started_at FROM schedule_runs
+		WHERE kind = 'query' AND object_id = q.id
+		ORDER BY started_at DESC LIMIT 1
+	) r ON true
+	WHERE q.schedule IS NOT NULL AND NOT q.is_archived
+		AND q.schedule <> 'null'::jsonb AND q.data_source_id IS NOT NULL
+	ORDER BY q.id`
+
 // ScheduledQueries returns, by ID, every query that is not archived and has
 // a schedule (not null) and a data source, with when its last scheduled run
 // started.
 func (s *Store) ScheduledQueries(ctx context.Context) ([]ScheduledQuery, error) {
-	rows, err := s.pool.Query(ctx, `
-		SELECT q.id, q.schedule, q.schedule_failures, q.updated_at, r.started_at
-		FROM queries q LEFT JOIN LATERAL (
-			SELECT started_at FROM schedule_runs
-			WHERE kind = 'query' AND object_id = q.id
-			ORDER BY started_at DESC LIMIT 1
-		) r ON true
-		WHERE q.schedule IS NOT NULL AND q.schedule <> 'null'::jsonb
-			AND NOT q.is_archived AND q.data_source_id IS NOT NULL
-		ORDER BY q.id`)
+	rows, err := s.pool.Query(ctx, scheduledQueries)
 	if err != nil {
 		return nil, fmt.Errorf("scheduled queries: %w", err)
 	}

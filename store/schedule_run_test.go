@@ -3,11 +3,13 @@ package store_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/queryd/queryd/store"
@@ -350,4 +352,76 @@ func TestSchedulerLock(t *testing.T) {
 	}
 	lb.Release(ctx)
 	try(a, "a after b's session ended", true).Release(ctx)
+}
+
+// TestJobEndStatementsUseIndexes checks that what every job's end adds for
+// scheduled runs costs index lookups, not scans of queries or
+// schedule_runs (with sequential scans off, so that tiny test tables cannot
+// tempt the planner).
+func TestJobEndStatementsUseIndexes(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	conn, err := f.s.Pool().Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "SET enable_seqscan = off"); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Exec(ctx, "RESET enable_seqscan")
+	for _, tc := range []struct {
+		name string
+		sql  string
+		args []any
+	}{
+		{"CompleteJob", store.CompleteJobQueries, []any{"job", int64(1), int64(1), "h", int64(7)}},
+		{"CompleteJob of an ad hoc job", store.CompleteJobQueries, []any{"job", int64(1), int64(1), "h", nil}},
+		{"FailJob", store.FailJobQueries, []any{"job", store.ChannelJobDone}},
+	} {
+		rows, err := conn.Query(ctx, "EXPLAIN "+tc.sql, tc.args...)
+		if err != nil {
+			t.Fatalf("EXPLAIN %s: %v", tc.name, err)
+		}
+		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan := strings.Join(lines, "\n")
+		if strings.Contains(plan, "Seq Scan") || !strings.Contains(plan, "schedule_runs_job_id_idx") {
+			t.Errorf("plan of %s's statement = \n%s\nwant index scans only, schedule_runs_job_id_idx among them", tc.name, plan)
+		}
+	}
+}
+
+// TestScheduledQueriesUsesIndexes checks the scheduler's every-tick listing
+// reads only scheduled queries and each one's last run through indexes.
+func TestScheduledQueriesUsesIndexes(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	conn, err := f.s.Pool().Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "SET enable_seqscan = off"); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Exec(ctx, "RESET enable_seqscan")
+	rows, err := conn.Query(ctx, "EXPLAIN "+store.ScheduledQueriesSQL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := strings.Join(lines, "\n")
+	for _, idx := range []string{"queries_scheduled_idx", "schedule_runs_last_idx"} {
+		if strings.Contains(plan, "Seq Scan") || !strings.Contains(plan, idx) {
+			t.Errorf("plan of ScheduledQueries = \n%s\nwant index scans only, %s among them", plan, idx)
+		}
+	}
 }

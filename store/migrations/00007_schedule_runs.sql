@@ -19,6 +19,9 @@ CREATE TABLE schedule_runs (
 CREATE INDEX schedule_runs_last_idx ON schedule_runs (kind, object_id, started_at DESC);
 -- The runs a job serves, looked up when any job ends.
 CREATE INDEX schedule_runs_job_id_idx ON schedule_runs (job_id) WHERE job_id IS NOT NULL;
+-- The queries the scheduler looks at, every tick.
+CREATE INDEX queries_scheduled_idx ON queries (id) WHERE schedule IS NOT NULL AND NOT is_archived;
 
 -- +goose Down
+DROP INDEX queries_scheduled_idx;
 DROP TABLE schedule_runs;
