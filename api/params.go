@@ -696,20 +696,20 @@ func addMonthsClamped(t time.Time, months int) time.Time {
 	return first.AddDate(0, 0, min(t.Day(), last)-1)
 }
 
-// paramZone is the zone relative dates of requests are resolved in. The
-// scheduler will pass each schedule's own.
+// paramZone is the zone relative dates of requests are resolved in; the
+// scheduler passes each schedule's own.
 var paramZone = time.UTC
 
 // applySavedParameters validates values against saved query q's parameters
 // and renders its text with them (see paramSchema.apply), resolving
-// relative dates in loc; query dropdowns read as user.
-func (s *Server) applySavedParameters(ctx context.Context, k caller, q store.Query, values map[string]json.RawMessage, loc *time.Location) (string, error) {
+// relative dates against now in loc; query dropdowns read as user.
+func (s *Server) applySavedParameters(ctx context.Context, k caller, q store.Query, values map[string]json.RawMessage, loc *time.Location, now time.Time) (string, error) {
 	_, schema, err := parseQueryOptions(q.Options)
 	if err != nil { // validated on write: a stored one that fails is our fault
 		return "", fmt.Errorf("options of query %d: %s", q.ID, err)
 	}
 	return schema.apply(q.Query, values, paramEnv{
-		now: s.cfg.Now(),
+		now: now,
 		loc: loc,
 		dropdown: func(param string, id int64, vals []string) ([]string, error) {
 			return s.notInDropdown(ctx, k, param, id, vals)

@@ -40,6 +40,7 @@ type execution struct {
 	maxAge       cache.MaxAge
 	wait         time.Duration
 	cacheChecked bool // no fresh enough result exists: skip the lookup
+	scheduled    bool // a scheduled refresh: queued behind interactive runs
 }
 
 // executeAdHoc answers POST /api/query_results.
@@ -136,10 +137,16 @@ func (s *Server) executeQuery(c *echo.Context) error {
 // of its text with values applied (relative dates resolved in loc), as k's
 // user or, for a query or dashboard key, as the query's owner.
 func (s *Server) savedExecution(ctx context.Context, k caller, q store.Query, values map[string]json.RawMessage, maxAge cache.MaxAge, loc *time.Location) (execution, error) {
+	return s.savedExecutionAt(ctx, k, q, values, maxAge, loc, s.cfg.Now())
+}
+
+// savedExecutionAt is savedExecution with relative dates resolved against
+// now rather than the server's clock.
+func (s *Server) savedExecutionAt(ctx context.Context, k caller, q store.Query, values map[string]json.RawMessage, maxAge cache.MaxAge, loc *time.Location, now time.Time) (execution, error) {
 	if err := k.mayRunSaved(q); err != nil {
 		return execution{}, err
 	}
-	text, err := s.applySavedParameters(ctx, k, q, values, loc)
+	text, err := s.applySavedParameters(ctx, k, q, values, loc, now)
 	if err == nil {
 		text, err = s.runText(ctx, q, text)
 	}
@@ -221,7 +228,7 @@ func (s *Server) submit(ctx context.Context, ex execution) (*store.QueryResult, 
 	if created {
 		// The job is recorded: if Redis is unreachable now, the reconciler
 		// enqueues it later, so the client still gets its job.
-		if err := s.enqueue.EnqueueQuery(ctx, job.ID); err != nil {
+		if err := s.enqueueJob(ctx, job.ID, ex.scheduled); err != nil {
 			s.log.Warn("enqueue failed; the reconciler will retry", "job_id", job.ID, "error", err)
 		}
 	}

@@ -188,8 +188,10 @@ var errGuard = errors.New("guard failed")
 // CompleteJob records that started job id succeeded with result r, all or
 // nothing: it inserts r (its DataSourceID and QueryHash are the job's; an
 // empty Query becomes the job's text; a zero RetrievedAt becomes now), moves
-// the job to succeeded with QueryResultID, points the job's saved query and
-// every saved query of the same data source and hash at r, and notifies ChannelJobDone. A job not
+// the job to succeeded with QueryResultID, points the job's saved query,
+// every saved query of the same data source and hash and every query whose
+// scheduled run the job served at r, resets the schedule_failures of the
+// latter, and notifies ChannelJobDone. A job not
 // started, or whose cancel was requested, gives ErrConflict and nothing is
 // written. Missing gives ErrNotFound.
 func (s *Store) CompleteJob(ctx context.Context, id string, r QueryResult) (QueryResult, error) {
@@ -227,10 +229,7 @@ func (s *Store) CompleteJob(ctx context.Context, id string, r QueryResult) (Quer
 		if _, err := tx.Exec(ctx, `UPDATE jobs SET query_result_id = $2 WHERE id = $1`, id, result.ID); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `
-			UPDATE queries SET latest_query_data_id = $1
-			WHERE (data_source_id = $2 AND query_hash = $3) OR id = $4`,
-			result.ID, result.DataSourceID, result.QueryHash, queryID); err != nil {
+		if _, err := tx.Exec(ctx, completeJobQueries, id, result.ID, result.DataSourceID, result.QueryHash, queryID); err != nil {
 			return err
 		}
 		if err := auditJobEnd(ctx, tx, id); err != nil {
@@ -248,6 +247,31 @@ func (s *Store) CompleteJob(ctx context.Context, id string, r QueryResult) (Quer
 	}
 	return result, nil
 }
+
+// completeJobQueries points at result $2 the queries job $1 refreshes: its
+// own ($5), those of the same text ($3, $4) and those whose scheduled runs it
+// served, whose schedule_failures it resets. A statement after the job's
+// update, it sees a run SetScheduleRunJob recorded while that update waited
+// for the job's row. A union, not an OR, so that each part uses its index.
+const completeJobQueries = `
+	WITH scheduled AS (` + scheduledQueriesOfJob + `)
+	UPDATE queries SET latest_query_data_id = $2,
+		schedule_failures = CASE WHEN id IN (SELECT object_id FROM scheduled) THEN 0 ELSE schedule_failures END
+	WHERE id IN (
+		SELECT id FROM queries WHERE data_source_id = $3 AND query_hash = $4
+		UNION ALL SELECT $5::bigint
+		UNION ALL SELECT object_id FROM scheduled
+	)`
+
+// failJobQueries adds one to the schedule_failures of the queries whose
+// scheduled runs failed job $1 served and notifies channel $2 (at commit).
+// Like completeJobQueries, it runs after the job's update.
+const failJobQueries = `
+	WITH failed AS (
+		UPDATE queries SET schedule_failures = schedule_failures + 1
+		WHERE id IN (` + scheduledQueriesOfJob + `)
+	)
+	SELECT pg_notify($2, $1)`
 
 // finish moves a pending or started job id to the terminal status with msg
 // as its Error and notifies ChannelJobDone, in one statement.
@@ -269,11 +293,36 @@ func (s *Store) finish(ctx context.Context, op, id string, status JobStatus, msg
 	return nil
 }
 
-// FailJob moves a pending or started job to failed with msg as its Error and
-// notifies ChannelJobDone. A job already done gives ErrConflict; missing
-// ErrNotFound.
+// FailJob moves a pending or started job to failed with msg as its Error,
+// records the execution in the audit log, adds one to the schedule_failures
+// of every query whose scheduled run the job served, and notifies
+// ChannelJobDone, all or nothing. A job already
+// done gives ErrConflict; missing ErrNotFound.
 func (s *Store) FailJob(ctx context.Context, id, msg string) error {
-	return s.finish(ctx, "fail job", id, JobFailed, msg)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			UPDATE jobs SET status = 4, error = $2, updated_at = now(), finished_at = now()
+			WHERE id = $1 AND status IN (1, 2)`, id, msg)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return errGuard
+		}
+		if err := auditJobEnd(ctx, tx, id); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, failJobQueries, id, ChannelJobDone)
+		return err
+	})
+	if errors.Is(err, errGuard) {
+		_, err = s.guardFailed(ctx, "fail job", id)
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("fail job %q: %w", id, err)
+	}
+	return nil
 }
 
 // FinishCancelled moves a pending or started job to cancelled with

@@ -33,11 +33,17 @@ func NewClient(rdb redis.UniversalClient, limits Limits) *Client {
 // EnqueueQuery enqueues the query job jobID under task ID jobID. A task that
 // is already queued under that ID counts as success.
 func (c *Client) EnqueueQuery(ctx context.Context, jobID string) error {
-	return c.enqueueQuery(ctx, jobID, jobID)
+	return c.enqueueQuery(ctx, jobID, jobID, QueueQueries)
 }
 
-func (c *Client) enqueueQuery(ctx context.Context, jobID, taskID string) error {
-	t, err := newQueryTask(jobID, taskID, c.limits.QueryTimeout, c.limits.MaxRetry)
+// EnqueueScheduledQuery is EnqueueQuery for a scheduled refresh: the task
+// goes on QueueScheduled, which workers serve after interactive runs.
+func (c *Client) EnqueueScheduledQuery(ctx context.Context, jobID string) error {
+	return c.enqueueQuery(ctx, jobID, jobID, QueueScheduled)
+}
+
+func (c *Client) enqueueQuery(ctx context.Context, jobID, taskID, queue string) error {
+	t, err := newQueryTask(jobID, taskID, queue, c.limits.QueryTimeout, c.limits.MaxRetry)
 	if err != nil {
 		return err
 	}

@@ -81,24 +81,29 @@ func (r *reconciler) once(ctx context.Context) error {
 }
 
 // ensureQueued enqueues pending job j again unless asynq holds a live task
-// for it.
+// for it on one of the query queues. It goes back on the queue its dead
+// task was on, or QueueQueries when none is left.
 func (r *reconciler) ensureQueued(ctx context.Context, j store.Job) error {
-	info, err := r.inspector.GetTaskInfo(QueueQueries, j.ID)
-	switch {
-	case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
-	case err != nil:
-		return fmt.Errorf("inspect task of job %s: %w", j.ID, err)
-	case info.State == asynq.TaskStateArchived || info.State == asynq.TaskStateCompleted:
-		if err := r.inspector.DeleteTask(QueueQueries, j.ID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
-			return fmt.Errorf("delete dead task of job %s: %w", j.ID, err)
+	queue := QueueQueries
+	for _, q := range queryQueues {
+		info, err := r.inspector.GetTaskInfo(q, j.ID)
+		switch {
+		case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
+		case err != nil:
+			return fmt.Errorf("inspect task of job %s: %w", j.ID, err)
+		case info.State == asynq.TaskStateArchived || info.State == asynq.TaskStateCompleted:
+			if err := r.inspector.DeleteTask(q, j.ID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+				return fmt.Errorf("delete dead task of job %s: %w", j.ID, err)
+			}
+			queue = q
+		default:
+			return nil // pending, scheduled, retry or active: it will run
 		}
-	default:
-		return nil // pending, scheduled, retry or active: it will run
 	}
-	if err := r.client.EnqueueQuery(ctx, j.ID); err != nil {
+	if err := r.client.enqueueQuery(ctx, j.ID, j.ID, queue); err != nil {
 		return err
 	}
-	r.log.Warn("re-enqueued pending job whose task was gone", "job_id", j.ID, "queue", QueueQueries)
+	r.log.Warn("re-enqueued pending job whose task was gone", "job_id", j.ID, "queue", queue)
 	return nil
 }
 
@@ -129,7 +134,7 @@ func (r *reconciler) recover(ctx context.Context, j store.Job) error {
 		// Redis may still hold the dead worker's task under the job ID until
 		// asynq's own recovery runs; a derived ID runs the job now, and
 		// whichever delivery comes second finds it claimed.
-		if err := r.client.enqueueQuery(ctx, j.ID, j.ID+":"+strconv.Itoa(j.Attempts)); err != nil {
+		if err := r.client.enqueueQuery(ctx, j.ID, j.ID+":"+strconv.Itoa(j.Attempts), QueueQueries); err != nil {
 			return err
 		}
 		log.Warn("worker died running job; re-enqueued", "attempts", j.Attempts)

@@ -22,27 +22,33 @@ const (
 const (
 	// QueueQueries carries interactive query executions.
 	QueueQueries = "queries"
+	// QueueScheduled carries scheduled refreshes, served after interactive
+	// executions but never starved by them.
+	QueueScheduled = "scheduled"
 )
 
 // queuePriorities weighs the queues a worker serves.
-var queuePriorities = map[string]int{QueueQueries: 6}
+var queuePriorities = map[string]int{QueueQueries: 6, QueueScheduled: 2}
+
+// queryQueues are the queues a query job's task may be on.
+var queryQueues = []string{QueueQueries, QueueScheduled}
 
 // queryPayload names the job to run; the job row in PostgreSQL holds the rest.
 type queryPayload struct {
 	JobID string `json:"job_id"`
 }
 
-// newQueryTask returns the task for jobID. taskID is the job ID on the first
-// enqueue; a recovery enqueue uses a derived ID so it does not collide with a
-// task Redis may still hold for a dead worker.
-func newQueryTask(jobID, taskID string, timeout time.Duration, maxRetry int) (*asynq.Task, error) {
+// newQueryTask returns the task for jobID on queue. taskID is the job ID on
+// the first enqueue; a recovery enqueue uses a derived ID so it does not
+// collide with a task Redis may still hold for a dead worker.
+func newQueryTask(jobID, taskID, queue string, timeout time.Duration, maxRetry int) (*asynq.Task, error) {
 	b, err := json.Marshal(queryPayload{JobID: jobID})
 	if err != nil {
 		return nil, fmt.Errorf("encode query payload: %w", err)
 	}
 	return asynq.NewTask(TypeQuery, b,
 		asynq.TaskID(taskID),
-		asynq.Queue(QueueQueries),
+		asynq.Queue(queue),
 		asynq.MaxRetry(maxRetry),
 		// asynq's own timeout is a backstop: the handler enforces the query
 		// timeout itself so it can record why the job ended.

@@ -40,6 +40,9 @@ func newRegistry() *drivers.Registry {
 	return r
 }
 
+// Scheduled runs go on the workers' queue for them.
+var _ api.ScheduledEnqueuer = (*worker.Client)(nil)
+
 // app holds the connections every subcommand shares.
 type app struct {
 	cfg      Config
@@ -48,6 +51,8 @@ type app struct {
 	rdb      *redis.Client
 	storage  *cache.Storage
 	registry *drivers.Registry
+	// now is the scheduler's clock; nil is time.Now.
+	now func() time.Time
 }
 
 // openApp connects to PostgreSQL, Redis and result storage.
@@ -91,10 +96,9 @@ func (a *app) limits() worker.Limits {
 	return worker.Limits{QueryTimeout: a.cfg.QueryTimeout, MaxRetry: a.cfg.QueryMaxRetry}
 }
 
-// serveAPI serves HTTP on ln until ctx is done, then drains in-flight
-// requests for up to the shutdown timeout.
-func (a *app) serveAPI(ctx context.Context, ln net.Listener) error {
-	srv := api.New(
+// newAPI returns the API server, which also submits scheduled runs.
+func (a *app) newAPI() *api.Server {
+	return api.New(
 		api.Config{MaxWait: a.cfg.MaxWait, BodyLimit: 1 << 20, AuthCacheTTL: a.cfg.AuthCacheTTL},
 		a.store, a.storage, worker.NewClient(a.rdb, a.limits()), a.registry,
 		[]api.Check{
@@ -104,6 +108,12 @@ func (a *app) serveAPI(ctx context.Context, ln net.Listener) error {
 		},
 		a.log,
 	)
+}
+
+// serveAPI serves HTTP on ln until ctx is done, then drains in-flight
+// requests for up to the shutdown timeout.
+func (a *app) serveAPI(ctx context.Context, ln net.Listener) error {
+	srv := a.newAPI()
 	listenCtx, stopListening := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopListening()
 	listening := make(chan struct{})
@@ -189,4 +199,37 @@ func (a *app) serve(ctx context.Context, ln net.Listener, runWorker bool) error 
 	}()
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// runScheduler fires due schedules, leading when no other scheduler does,
+// until ctx is done. Scheduled runs are submitted through the API's
+// execution path, as their queries' owners.
+func (a *app) runScheduler(ctx context.Context) error {
+	s := &worker.Scheduler{
+		Store:     a.store,
+		Submitter: a.newAPI(),
+		Clock:     a.now,
+		Tick:      a.cfg.SchedulerTick,
+		Log:       a.log.With("component", "scheduler"),
+	}
+	return s.Run(ctx)
+}
+
+// serveAll runs the API on ln, a worker and the scheduler until ctx is
+// done. The scheduler stops first, once the run it is firing is recorded;
+// then HTTP drains and the worker finishes or hands back its tasks. If the
+// scheduler cannot start, nothing runs.
+func (a *app) serveAll(ctx context.Context, ln net.Listener) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var schedErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if schedErr = a.runScheduler(ctx); schedErr != nil {
+			stop()
+		}
+	})
+	err := a.serve(ctx, ln, true)
+	wg.Wait()
+	return errors.Join(schedErr, err)
 }

@@ -31,6 +31,7 @@ type Config struct {
 	ShutdownTimeout   time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"25s"`
 	MaxWait           time.Duration `env:"MAX_WAIT" envDefault:"30s"`
 	AuthCacheTTL      time.Duration `env:"AUTH_CACHE_TTL" envDefault:"10s"`
+	SchedulerTick     time.Duration `env:"SCHEDULER_TICK" envDefault:"10s"`
 	LogLevel          string        `env:"LOG_LEVEL" envDefault:"info"`
 	LogFormat         string        `env:"LOG_FORMAT" envDefault:"json"`
 }
@@ -80,6 +81,9 @@ func (c Config) validate() error {
 		if d <= 0 {
 			bad(name, "must be a positive duration such as 30s")
 		}
+	}
+	if c.SchedulerTick <= 0 || c.SchedulerTick > time.Minute {
+		bad("SCHEDULER_TICK", "must be a positive duration of at most 1m (the shortest schedule interval), such as 10s")
 	}
 	if c.AuthCacheTTL < 0 {
 		bad("AUTH_CACHE_TTL", "must not be negative (0 turns the cache off)")

@@ -23,9 +23,10 @@ import (
 const usage = `usage: queryd <command> [flags]
 
 commands:
-  all                     run the API and a worker in one process (single machine)
+  all                     run the API, a worker and the scheduler in one process (single machine)
   api                     run the HTTP API
   worker                  run a worker
+  scheduler               run the scheduler: fires due schedules; any number may run, one leads
   migrate                 apply database migrations
   users create --email E [--name N] [--admin]
                           create a user; prints its API key as the last line
@@ -84,9 +85,14 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 		if err != nil {
 			return fmt.Errorf("listen on QUERYD_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 		}
-		return a.serve(ctx, ln, args[0] == "all")
+		if args[0] == "all" {
+			return a.serveAll(ctx, ln)
+		}
+		return a.serve(ctx, ln, false)
 	case args[0] == "worker":
 		return a.serve(ctx, nil, true)
+	case args[0] == "scheduler":
+		return a.runScheduler(ctx)
 	case args[0] == "migrate":
 		if err := store.Migrate(ctx, a.store.Pool()); err != nil {
 			return err

@@ -29,6 +29,8 @@ type savedQuery struct {
 	User             queryUser       `json:"user"`
 	LastModifiedBy   *queryUser      `json:"last_modified_by"`
 	ScheduleFailures *int            `json:"schedule_failures"`
+	// LatestQueryDataID is the newest result of the query's text.
+	LatestQueryDataID *int64 `json:"latest_query_data_id"`
 }
 
 type queryUser struct {
