@@ -327,7 +327,11 @@ func (e *testEnv) ownedQuery(id int64, email string) store.Query {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	q.UserID = u.ID
+	// Saved unscheduled, then given the schedule and the original's
+	// updated_at in one statement, so that the scheduler never sees the
+	// copy due from the moment it was saved.
+	schedule := q.Schedule
+	q.UserID, q.Schedule = u.ID, nil
 	c, err := e.store.CreateQuery(ctx, q)
 	if err != nil {
 		e.t.Fatal(err)
@@ -335,10 +339,10 @@ func (e *testEnv) ownedQuery(id int64, email string) store.Query {
 	var updated time.Time
 	if err := e.store.Pool().QueryRow(ctx, `
 		UPDATE queries SET schedule = $2, updated_at = $3 WHERE id = $1 RETURNING updated_at`,
-		c.ID, q.Schedule, q.UpdatedAt).Scan(&updated); err != nil {
+		c.ID, schedule, q.UpdatedAt).Scan(&updated); err != nil {
 		e.t.Fatal(err)
 	}
-	c.Schedule, c.UpdatedAt = q.Schedule, updated
+	c.Schedule, c.UpdatedAt = schedule, updated
 	return c
 }
 
