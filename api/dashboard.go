@@ -21,20 +21,13 @@ import (
 // characters.
 const maxNameLength = 255
 
-// userRefJSON is the owner of an object, as Redash nests it.
-type userRefJSON struct {
-	ID    int64  `json:"id"`
-	Name  string `json:"name"`
-	Email string `json:"email"`
-}
-
 // dashboardJSON is Redash's dashboard object.
 type dashboardJSON struct {
 	ID                      int64           `json:"id"`
 	Slug                    string          `json:"slug"`
 	Name                    string          `json:"name"`
 	UserID                  int64           `json:"user_id"`
-	User                    userRefJSON     `json:"user"`
+	User                    userRef         `json:"user"`
 	Layout                  json.RawMessage `json:"layout"`
 	DashboardFiltersEnabled bool            `json:"dashboard_filters_enabled"`
 	// Widgets is null in lists.
@@ -63,7 +56,7 @@ func newDashboardJSON(k caller, d store.Dashboard) dashboardJSON {
 	}
 	return dashboardJSON{
 		ID: d.ID, Slug: d.Slug, Name: d.Name, UserID: d.UserID,
-		User:   userRefJSON{ID: d.User.ID, Name: d.User.Name, Email: d.User.Email},
+		User:   userRef{ID: d.User.ID, Name: d.User.Name, Email: d.User.Email},
 		Layout: d.Layout, DashboardFiltersEnabled: d.DashboardFiltersEnabled, Options: d.Options,
 		IsArchived: d.IsArchived, IsDraft: d.IsDraft, Tags: tags,
 		UpdatedAt: redashTime(d.UpdatedAt), CreatedAt: redashTime(d.CreatedAt), Version: d.Version,
@@ -293,14 +286,22 @@ func errStaleDashboard(d store.Dashboard) error {
 		"dashboard %d was changed since you loaded it (version %d): reload it and apply your changes again", d.ID, d.Version)}
 }
 
+// loadEditableDashboard returns the dashboard named by the id path
+// parameter if the caller may edit it: 404 if they cannot see it, 403 if
+// they may not change it.
+func (s *Server) loadEditableDashboard(c *echo.Context) (store.Dashboard, error) {
+	d, err := s.loadDashboard(c, false)
+	if err != nil {
+		return store.Dashboard{}, err
+	}
+	return d, currentCaller(c).mayEditDashboard(d)
+}
+
 // updateDashboard answers POST /api/dashboards/<id>: a partial update by its
 // owner or an admin. A version other than the stored one is a 409.
 func (s *Server) updateDashboard(c *echo.Context) error {
-	d, err := s.loadDashboard(c, false)
+	d, err := s.loadEditableDashboard(c)
 	if err != nil {
-		return err
-	}
-	if err := currentCaller(c).mayEditDashboard(d); err != nil {
 		return err
 	}
 	var b dashboardBody
@@ -330,11 +331,8 @@ func (s *Server) updateDashboard(c *echo.Context) error {
 // archiveDashboard answers DELETE /api/dashboards/<id>: the dashboard leaves
 // lists and its key stops working.
 func (s *Server) archiveDashboard(c *echo.Context) error {
-	d, err := s.loadDashboard(c, false)
+	d, err := s.loadEditableDashboard(c)
 	if err != nil {
-		return err
-	}
-	if err := currentCaller(c).mayEditDashboard(d); err != nil {
 		return err
 	}
 	d, err = s.store.ArchiveDashboard(c.Request().Context(), d.ID)
@@ -349,11 +347,8 @@ func (s *Server) archiveDashboard(c *echo.Context) error {
 // reads the dashboard and runs its widgets' safe queries, made on first
 // share.
 func (s *Server) shareDashboard(c *echo.Context) error {
-	d, err := s.loadDashboard(c, false)
+	d, err := s.loadEditableDashboard(c)
 	if err != nil {
-		return err
-	}
-	if err := currentCaller(c).mayEditDashboard(d); err != nil {
 		return err
 	}
 	key, err := s.store.ShareDashboard(c.Request().Context(), d.ID)
@@ -366,11 +361,8 @@ func (s *Server) shareDashboard(c *echo.Context) error {
 // unshareDashboard answers DELETE /api/dashboards/<id>/share: the key stops
 // working.
 func (s *Server) unshareDashboard(c *echo.Context) error {
-	d, err := s.loadDashboard(c, false)
+	d, err := s.loadEditableDashboard(c)
 	if err != nil {
-		return err
-	}
-	if err := currentCaller(c).mayEditDashboard(d); err != nil {
 		return err
 	}
 	if err := s.store.UnshareDashboard(c.Request().Context(), d.ID); err != nil {

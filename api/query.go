@@ -241,18 +241,26 @@ func (s *Server) getQuery(c *echo.Context) error {
 	return c.JSON(http.StatusOK, queryFor(currentCaller(c), q))
 }
 
+// loadEditableQuery returns the query named by the id path parameter if
+// the caller may edit it: 404 if they cannot see it, 403 if they may not
+// change it.
+func (s *Server) loadEditableQuery(c *echo.Context) (store.Query, error) {
+	q, err := s.loadQuery(c)
+	if err != nil {
+		return store.Query{}, err
+	}
+	return q, currentCaller(c).mayEditQuery(q)
+}
+
 // updateQuery answers POST /api/queries/<id>: a partial update by the
 // owner or an admin, refused with 409 if the body's version is not the
 // stored one.
 func (s *Server) updateQuery(c *echo.Context) error {
-	q, err := s.loadQuery(c)
+	q, err := s.loadEditableQuery(c)
 	if err != nil {
 		return err
 	}
 	k := currentCaller(c)
-	if err := k.mayEditQuery(q); err != nil {
-		return err
-	}
 	var b queryBody
 	if err := decodeBody(c, &b, false); err != nil {
 		return err
@@ -289,11 +297,8 @@ func versionConflict(id int64, version int) error {
 // the query leaves lists and schedules, cannot run, and its API key stops
 // working; it can still be read.
 func (s *Server) archiveQuery(c *echo.Context) error {
-	q, err := s.loadQuery(c)
+	q, err := s.loadEditableQuery(c)
 	if err != nil {
-		return err
-	}
-	if err := currentCaller(c).mayEditQuery(q); err != nil {
 		return err
 	}
 	if err := s.store.ArchiveQuery(c.Request().Context(), q.ID); err != nil {
@@ -326,14 +331,11 @@ func (s *Server) forkQuery(c *echo.Context) error {
 // regenerateQueryAPIKey answers POST /api/queries/<id>/regenerate_api_key
 // with the query and its new key; the old key stops working at once.
 func (s *Server) regenerateQueryAPIKey(c *echo.Context) error {
-	q, err := s.loadQuery(c)
+	q, err := s.loadEditableQuery(c)
 	if err != nil {
 		return err
 	}
 	k := currentCaller(c)
-	if err := k.mayEditQuery(q); err != nil {
-		return err
-	}
 	q, err = s.store.RegenerateQueryAPIKey(c.Request().Context(), q.ID)
 	if err != nil {
 		return err

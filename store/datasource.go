@@ -123,14 +123,7 @@ func (s *Store) UpdateDataSource(ctx context.Context, ds DataSource) (DataSource
 // DeleteDataSource deletes the data source with id, its jobs and its results;
 // its queries stay, with no data source. Missing gives ErrNotFound.
 func (s *Store) DeleteDataSource(ctx context.Context, id int64) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM data_sources WHERE id = $1`, id)
-	if err != nil {
-		return fmt.Errorf("delete data source %d: %w", id, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("delete data source %d: %w", id, ErrNotFound)
-	}
-	return nil
+	return s.deleteByID(ctx, "data_sources", "data source", id)
 }
 
 // ConcurrencyOption is the data source option that caps how many of its

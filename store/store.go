@@ -93,3 +93,16 @@ func pgCode(err error) string {
 	}
 	return ""
 }
+
+// deleteByID deletes the row of table (a name from our own code, never
+// input) with id; noun names it in errors. Missing gives ErrNotFound.
+func (s *Store) deleteByID(ctx context.Context, table, noun string, id int64) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM `+table+` WHERE id = $1`, id)
+	if err != nil {
+		return fmt.Errorf("delete %s %d: %w", noun, id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("delete %s %d: %w", noun, id, ErrNotFound)
+	}
+	return nil
+}

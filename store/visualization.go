@@ -104,12 +104,5 @@ func (s *Store) UpdateVisualization(ctx context.Context, v Visualization) (Visua
 // DeleteVisualization deletes visualization id and the widgets that show
 // it. Missing gives ErrNotFound.
 func (s *Store) DeleteVisualization(ctx context.Context, id int64) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM visualizations WHERE id = $1`, id)
-	if err != nil {
-		return fmt.Errorf("delete visualization %d: %w", id, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("delete visualization %d: %w", id, ErrNotFound)
-	}
-	return nil
+	return s.deleteByID(ctx, "visualizations", "visualization", id)
 }

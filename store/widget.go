@@ -96,14 +96,7 @@ func (s *Store) UpdateWidget(ctx context.Context, w Widget) (Widget, error) {
 
 // DeleteWidget deletes widget id. Missing gives ErrNotFound.
 func (s *Store) DeleteWidget(ctx context.Context, id int64) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM widgets WHERE id = $1`, id)
-	if err != nil {
-		return fmt.Errorf("delete widget %d: %w", id, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("delete widget %d: %w", id, ErrNotFound)
-	}
-	return nil
+	return s.deleteByID(ctx, "widgets", "widget", id)
 }
 
 // DashboardWidgets returns the widgets of dashboard id, oldest first, each
