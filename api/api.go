@@ -54,6 +54,9 @@ type Config struct {
 	// AuthCacheTTL is how long a verified API key is trusted without asking
 	// the database again; 0 asks every time.
 	AuthCacheTTL time.Duration
+	// CancelledStatus is the status a cancelled job reports: 5, or Redash's
+	// 4 for clients that poll until 3 or 4; 0 means 5.
+	CancelledStatus int
 	// Now is the clock relative parameter dates (d_yesterday, …) are
 	// resolved against; nil is time.Now.
 	Now func() time.Time

@@ -475,7 +475,7 @@ func (s *Server) runWidgetQuery(ctx context.Context, k caller, q store.Query, va
 	case cached != nil:
 		run.QueryResultID = &cached.ID
 	default:
-		j := newJobJSON(job)
+		j := s.newJobJSON(job)
 		run.Job = &j
 	}
 	return run, nil

@@ -18,10 +18,15 @@ type jobJSON struct {
 	UpdatedAt     string `json:"updated_at"`
 }
 
-func newJobJSON(j store.Job) jobJSON {
+// newJobJSON shows j, its status as the configuration says.
+func (s *Server) newJobJSON(j store.Job) jobJSON {
+	status := int(j.Status)
+	if j.Status == store.JobCancelled && s.cfg.CancelledStatus != 0 {
+		status = s.cfg.CancelledStatus
+	}
 	return jobJSON{
 		ID:            j.ID,
-		Status:        int(j.Status),
+		Status:        status,
 		Error:         j.Error,
 		QueryResultID: j.QueryResultID,
 		Result:        j.QueryResultID,
@@ -75,7 +80,7 @@ func (s *Server) getJob(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"job": newJobJSON(job)})
+	return c.JSON(http.StatusOK, map[string]any{"job": s.newJobJSON(job)})
 }
 
 // cancelJob answers DELETE /api/jobs/<id>: a pending job never runs; a
@@ -93,5 +98,5 @@ func (s *Server) cancelJob(c *echo.Context) error {
 	if err != nil {
 		return notFoundIf(err, "job %q not found", c.Param("id"))
 	}
-	return c.JSON(http.StatusOK, map[string]any{"job": newJobJSON(job)})
+	return c.JSON(http.StatusOK, map[string]any{"job": s.newJobJSON(job)})
 }

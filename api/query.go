@@ -367,7 +367,7 @@ func (s *Server) refreshQuery(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"job": newJobJSON(job)})
+	return c.JSON(http.StatusOK, map[string]any{"job": s.newJobJSON(job)})
 }
 
 // refreshParameters reads parameter values from p_<name> arguments, each a

@@ -197,7 +197,7 @@ func (s *Server) execute(c *echo.Context, ex execution) error {
 		}
 		return s.writeQueryResult(c, r, page{limit: -1})
 	}
-	return c.JSON(http.StatusOK, map[string]any{"job": newJobJSON(job)})
+	return c.JSON(http.StatusOK, map[string]any{"job": s.newJobJSON(job)})
 }
 
 // submit returns a fresh enough cached result for ex, or else the job that

@@ -99,7 +99,8 @@ func (a *app) limits() worker.Limits {
 // newAPI returns the API server, which also submits scheduled runs.
 func (a *app) newAPI() *api.Server {
 	return api.New(
-		api.Config{MaxWait: a.cfg.MaxWait, BodyLimit: 1 << 20, AuthCacheTTL: a.cfg.AuthCacheTTL},
+		api.Config{MaxWait: a.cfg.MaxWait, BodyLimit: 1 << 20, AuthCacheTTL: a.cfg.AuthCacheTTL,
+			CancelledStatus: a.cfg.CancelledStatus},
 		a.store, a.storage, worker.NewClient(a.rdb, a.limits()), a.registry,
 		[]api.Check{
 			{Name: "postgres", Check: a.store.Ping},

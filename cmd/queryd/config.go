@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"reflect"
 	"strings"
 	"time"
 
@@ -32,6 +33,7 @@ type Config struct {
 	MaxWait           time.Duration `env:"MAX_WAIT" envDefault:"30s"`
 	AuthCacheTTL      time.Duration `env:"AUTH_CACHE_TTL" envDefault:"10s"`
 	SchedulerTick     time.Duration `env:"SCHEDULER_TICK" envDefault:"10s"`
+	CancelledStatus   int           `env:"CANCELLED_STATUS" envDefault:"5"`
 	LogLevel          string        `env:"LOG_LEVEL" envDefault:"info"`
 	LogFormat         string        `env:"LOG_FORMAT" envDefault:"json"`
 }
@@ -41,6 +43,18 @@ type Config struct {
 func loadConfig(environ map[string]string) (Config, error) {
 	var cfg Config
 	err := env.ParseWithOptions(&cfg, env.Options{Prefix: "QUERYD_", Environment: environ})
+	var parse env.ParseError
+	if errors.As(err, &parse) {
+		// env names the Go field; the user set a variable.
+		if f, ok := reflect.TypeFor[Config]().FieldByName(parse.Name); ok {
+			name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+			want := map[string]string{"time.Duration": "duration such as 30s", "int": "whole number", "bool": "true or false"}[parse.Type.String()]
+			if want == "" {
+				want = parse.Type.String()
+			}
+			return Config{}, fmt.Errorf("configuration: QUERYD_%s=%q is not a %s", name, environ["QUERYD_"+name], want)
+		}
+	}
 	if err != nil {
 		return Config{}, fmt.Errorf("configuration: %w", err)
 	}
@@ -84,6 +98,9 @@ func (c Config) validate() error {
 	}
 	if c.SchedulerTick <= 0 || c.SchedulerTick > time.Minute {
 		bad("SCHEDULER_TICK", "must be a positive duration of at most 1m (the shortest schedule interval), such as 10s")
+	}
+	if c.CancelledStatus != 4 && c.CancelledStatus != 5 {
+		bad("CANCELLED_STATUS", "must be 5 (queryd's status for a cancelled job) or 4 (Redash's, for clients that wait for 3 or 4)")
 	}
 	if c.AuthCacheTTL < 0 {
 		bad("AUTH_CACHE_TTL", "must not be negative (0 turns the cache off)")

@@ -430,3 +430,24 @@ func TestQueryOptionsValidation(t *testing.T) {
 		t.Errorf("options after refused updates = %s, want the text parameter unchanged", got.Options)
 	}
 }
+
+// TestCancelledStatusForRedashClients checks QUERYD_CANCELLED_STATUS=4
+// reports a cancelled job as Redash does, so that clients polling until 3
+// or 4 stop.
+func TestCancelledStatusForRedashClients(t *testing.T) {
+	e := startEnvWith(t, false, map[string]string{"QUERYD_CANCELLED_STATUS": "4"})
+	a := e.execute("SELECT 1", map[string]any{"max_age": 0})
+	e.do("DELETE", "/api/jobs/"+a.Job.ID, nil, http.StatusOK, nil)
+	var got struct{ Job jobBody }
+	e.do("GET", "/api/jobs/"+a.Job.ID, nil, http.StatusOK, &got)
+	if got.Job.Status != 4 || got.Job.Error != "Query cancelled by user." {
+		t.Errorf("cancelled job = %+v, want status 4 with Redash's message", got.Job)
+	}
+	for _, v := range []string{"3", "6", "x"} {
+		env := map[string]string{"QUERYD_DATABASE_URL": "postgres://queryd@127.0.0.1/queryd",
+			"QUERYD_SECRET_KEY": e.cfg.SecretKey, "QUERYD_CANCELLED_STATUS": v}
+		if _, err := loadConfig(env); err == nil || !strings.Contains(err.Error(), "CANCELLED_STATUS") {
+			t.Errorf("loadConfig(QUERYD_CANCELLED_STATUS=%s) error = %v, want one naming it", v, err)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -42,9 +43,15 @@ type testEnv struct {
 // runWorker (otherwise jobs stay pending until startWorker).
 func startEnv(t *testing.T, runWorker bool) *testEnv {
 	t.Helper()
+	return startEnvWith(t, runWorker, nil)
+}
+
+// startEnvWith is startEnv with extra environment variables, which win.
+func startEnvWith(t *testing.T, runWorker bool, extra map[string]string) *testEnv {
+	t.Helper()
 	st, schemaURL := storetest.New(t)
 	e := &testEnv{t: t, store: st, redisURL: workertest.Redis(t), logs: &syncBuffer{}}
-	cfg, err := loadConfig(map[string]string{
+	env := map[string]string{
 		"QUERYD_DATABASE_URL":            schemaURL,
 		"QUERYD_REDIS_URL":               e.redisURL,
 		"QUERYD_RESULTS_URL":             "file://" + t.TempDir(),
@@ -59,7 +66,9 @@ func startEnv(t *testing.T, runWorker bool) *testEnv {
 		"QUERYD_RECONCILE_STALE_AFTER":   "1s",
 		"QUERYD_SHUTDOWN_TIMEOUT":        "5s",
 		"QUERYD_LOG_LEVEL":               "debug",
-	})
+	}
+	maps.Copy(env, extra)
+	cfg, err := loadConfig(env)
 	if err != nil {
 		t.Fatalf("loadConfig: %v", err)
 	}
