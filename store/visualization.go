@@ -80,6 +80,21 @@ func (s *Store) Visualization(ctx context.Context, id int64) (Visualization, err
 	return v, nil
 }
 
+// QueryVisualizations returns the visualizations of query id, oldest
+// first.
+func (s *Store) QueryVisualizations(ctx context.Context, id int64) ([]Visualization, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+visualizationColumns+` FROM visualizations
+		WHERE query_id = $1 ORDER BY id`, id)
+	if err != nil {
+		return nil, fmt.Errorf("visualizations of query %d: %w", id, err)
+	}
+	vs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Visualization, error) { return scanVisualization(row) })
+	if err != nil {
+		return nil, fmt.Errorf("visualizations of query %d: %w", id, err)
+	}
+	return vs, nil
+}
+
 // UpdateVisualization sets the type, name, description and options of
 // visualization v.ID (never its query) and bumps its updated_at. Missing
 // gives ErrNotFound.

@@ -40,8 +40,12 @@ func TestVisualizations(t *testing.T) {
 	if got, err := f.s.Visualization(ctx, v.ID); err != nil || !cmp.Equal(got, v) {
 		t.Errorf("Visualization(%d) = %+v, %v; want %+v", v.ID, got, err, v)
 	}
-	if got := f.visualization(t, q.ID); string(got.Options) != "{}" {
-		t.Errorf("CreateVisualization(no options).Options = %s, want {}", got.Options)
+	second := f.visualization(t, q.ID)
+	if string(second.Options) != "{}" {
+		t.Errorf("CreateVisualization(no options).Options = %s, want {}", second.Options)
+	}
+	if all, err := f.s.QueryVisualizations(ctx, q.ID); err != nil || len(all) != 2 || all[0].ID != v.ID || all[1].ID != second.ID {
+		t.Errorf("QueryVisualizations(%d) = %+v, %v; want %d then %d", q.ID, all, err, v.ID, second.ID)
 	}
 
 	up := v
