@@ -33,9 +33,9 @@ type dashboardAnswer struct {
 	// RefreshNextRunAt and RefreshLastRunAt are queryd's.
 	RefreshNextRunAt *string `json:"refresh_next_run_at"`
 	RefreshLastRunAt *string `json:"refresh_last_run_at"`
-	APIKey          string          `json:"api_key"`
-	PublicURL       string          `json:"public_url"`
-	Widgets         []map[string]any
+	APIKey           string  `json:"api_key"`
+	PublicURL        string  `json:"public_url"`
+	Widgets          []map[string]any
 }
 
 // widgetRunAnswer is one entry of a refresh's answer.
