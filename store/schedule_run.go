@@ -260,9 +260,12 @@ func (l *SchedulerLock) Check(ctx context.Context) error {
 	return nil
 }
 
-// Release gives the lock up by closing its session, whose end releases
-// every lock it held.
+// Release gives the lock up, at once when its session is alive, and closes
+// the session, whose end releases every lock it held.
 func (l *SchedulerLock) Release(ctx context.Context) {
+	// A closed session's locks go only when its backend has exited, after
+	// Close returns: unlocking first lets another scheduler lead at once.
+	l.conn.Exec(ctx, `SELECT pg_advisory_unlock_all()`)
 	l.conn.Conn().Close(ctx)
 	l.conn.Release() // a closed connection leaves the pool
 }
