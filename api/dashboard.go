@@ -42,6 +42,12 @@ type dashboardJSON struct {
 	CanEdit         bool            `json:"can_edit"`
 	RefreshSchedule json.RawMessage `json:"refresh_schedule"`
 	RefreshFailures int             `json:"refresh_failures"`
+	// RefreshNextRunAt is queryd's: when the next scheduled refresh is due,
+	// counting the back-off after failures; null without a schedule.
+	RefreshNextRunAt *string `json:"refresh_next_run_at"`
+	// RefreshLastRunAt is when the last scheduled refresh started, null if
+	// none did.
+	RefreshLastRunAt *string `json:"refresh_last_run_at"`
 	// APIKey and PublicURL are shown to the dashboard's editors while it is
 	// shared.
 	APIKey    string `json:"api_key,omitempty"`
@@ -61,7 +67,21 @@ func newDashboardJSON(k caller, d store.Dashboard) dashboardJSON {
 		IsArchived: d.IsArchived, IsDraft: d.IsDraft, Tags: tags,
 		UpdatedAt: redashTime(d.UpdatedAt), CreatedAt: redashTime(d.CreatedAt), Version: d.Version,
 		CanEdit: k.mayEditDashboard(d) == nil, RefreshSchedule: d.RefreshSchedule, RefreshFailures: d.RefreshFailures,
+		RefreshNextRunAt: nullTime(nextRefresh(d)), RefreshLastRunAt: nullTime(d.LastRefreshRunAt),
 	}
+}
+
+// nextRefresh is when d's next scheduled refresh is due, as the scheduler
+// counts it; zero when none will be.
+func nextRefresh(d store.Dashboard) time.Time {
+	if d.IsArchived {
+		return time.Time{}
+	}
+	sched, err := store.ParseDashboardSchedule(d.RefreshSchedule)
+	if err != nil || sched == nil {
+		return time.Time{}
+	}
+	return sched.Next(d.LastRefreshRunAt, d.UpdatedAt, d.RefreshFailures)
 }
 
 // fullDashboardJSON is d as k sees it on its own: with its widgets
@@ -412,21 +432,33 @@ func (s *Server) postDashboardRefresh(c *echo.Context) error {
 	for name, v := range b.Parameters {
 		values[name] = v
 	}
-	runs, err := s.refreshDashboard(c.Request().Context(), currentCaller(c), d, values)
+	runs, err := s.refreshDashboard(c.Request().Context(), currentCaller(c), d, values, refreshNow(s.cfg.Now()))
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{"jobs": runs})
 }
 
+// refreshMode is when a dashboard's refresh happens and how its jobs queue.
+type refreshMode struct {
+	// now is the time relative dates resolve against.
+	now time.Time
+	// scheduled queues the jobs behind interactive runs.
+	scheduled bool
+}
+
+// refreshNow is an interactive refresh at now.
+func refreshNow(now time.Time) refreshMode { return refreshMode{now: now} }
+
 // refreshDashboard runs, as k, the query of each visualization widget of d
 // that k can see, each query once, with max_age 0: with the values among
 // values of the parameters the query defines, and the query's defaults for
-// the others (relative dates resolve in the zone of d's refresh schedule,
-// UTC without one). It returns one run per visualization widget, in the
-// dashboard's order; a widget k cannot see or run has an Error and does not
-// stop the others. Only a failure of the store is an error.
-func (s *Server) refreshDashboard(ctx context.Context, k caller, d store.Dashboard, values map[string]json.RawMessage) ([]widgetRun, error) {
+// the others (relative dates resolve against m.now in the zone of d's
+// refresh schedule, UTC without one). It returns one run per visualization
+// widget, in the dashboard's order; a widget k cannot see or run has an
+// Error and does not stop the others. Only a failure of the store is an
+// error.
+func (s *Server) refreshDashboard(ctx context.Context, k caller, d store.Dashboard, values map[string]json.RawMessage, m refreshMode) ([]widgetRun, error) {
 	widgets, err := s.store.DashboardWidgets(ctx, d.ID)
 	if err != nil {
 		return nil, err
@@ -445,7 +477,7 @@ func (s *Server) refreshDashboard(ctx context.Context, k caller, d store.Dashboa
 		}
 		run, ok := byQuery[q.ID]
 		if !ok {
-			if run, err = s.runWidgetQuery(ctx, k, *q, values, loc); err != nil {
+			if run, err = s.runWidgetQuery(ctx, k, *q, values, loc, m); err != nil {
 				return nil, err
 			}
 			byQuery[q.ID] = run
@@ -458,12 +490,13 @@ func (s *Server) refreshDashboard(ctx context.Context, k caller, d store.Dashboa
 
 // runWidgetQuery runs q as k with max_age 0 and the values (or defaults) of
 // its parameters. A refusal or invalid value is the run's Error.
-func (s *Server) runWidgetQuery(ctx context.Context, k caller, q store.Query, values map[string]json.RawMessage, loc *time.Location) (widgetRun, error) {
+func (s *Server) runWidgetQuery(ctx context.Context, k caller, q store.Query, values map[string]json.RawMessage, loc *time.Location, m refreshMode) (widgetRun, error) {
 	run := widgetRun{QueryID: &q.ID}
 	var cached *store.QueryResult
 	var job store.Job
-	ex, err := s.savedExecution(ctx, k, q, widgetValues(q, values), cache.MaxAge(0), loc)
+	ex, err := s.savedExecutionAt(ctx, k, q, widgetValues(q, values), cache.MaxAge(0), loc, m.now)
 	if err == nil {
+		ex.scheduled = m.scheduled
 		cached, job, err = s.submit(ctx, ex)
 	}
 	var apiErr *Error

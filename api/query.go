@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v5"
 
@@ -43,9 +44,18 @@ type queryJSON struct {
 	UserID         int64    `json:"user_id"` // User.ID, for older clients
 	LastModifiedBy *userRef `json:"last_modified_by"`
 	// ScheduleFailures counts the scheduled runs that failed in a row.
-	ScheduleFailures int    `json:"schedule_failures"`
-	CreatedAt        string `json:"created_at"`
-	UpdatedAt        string `json:"updated_at"`
+	ScheduleFailures int `json:"schedule_failures"`
+	// ScheduleNextRunAt is queryd's, not Redash's: when the next scheduled
+	// run is due, counting the back-off after failures; in the past while a
+	// due run waits for the scheduler's next tick. Null when the query is
+	// not scheduled (no schedule, archived, no data source) or its until has
+	// passed.
+	ScheduleNextRunAt *string `json:"schedule_next_run_at"`
+	// ScheduleLastRunAt is when the last scheduled run started, null if none
+	// did.
+	ScheduleLastRunAt *string `json:"schedule_last_run_at"`
+	CreatedAt         string  `json:"created_at"`
+	UpdatedAt         string  `json:"updated_at"`
 }
 
 // newQueryJSON shows q without its API key; see queryFor.
@@ -69,8 +79,35 @@ func newQueryJSON(q store.Query) queryJSON {
 		Options: options, Version: q.Version, Tags: tags, IsSafe: err == nil && schema.isSafe(q.Query),
 		User: userRef{ID: q.User.ID, Name: q.User.Name, Email: q.User.Email}, UserID: q.UserID,
 		LastModifiedBy: editor, ScheduleFailures: q.ScheduleFailures,
+		ScheduleNextRunAt: nullTime(nextQueryRun(q)), ScheduleLastRunAt: nullTime(q.LastScheduleRunAt),
 		CreatedAt: redashTime(q.CreatedAt), UpdatedAt: redashTime(q.UpdatedAt),
 	}
+}
+
+// nextQueryRun is when q's next scheduled run is due, as the scheduler
+// counts it; zero when none will be.
+func nextQueryRun(q store.Query) time.Time {
+	if q.IsArchived || q.DataSourceID == nil {
+		return time.Time{}
+	}
+	sched, err := store.ParseQuerySchedule(q.Schedule)
+	if err != nil || sched == nil {
+		return time.Time{}
+	}
+	next, ok := sched.Next(q.LastScheduleRunAt, q.UpdatedAt, q.ScheduleFailures)
+	if !ok {
+		return time.Time{}
+	}
+	return next
+}
+
+// nullTime is t as the API writes times, nil for the zero time.
+func nullTime(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	s := redashTime(t)
+	return &s
 }
 
 // queryFor shows q to k: with its API key only if k may edit q, since the key
@@ -232,13 +269,25 @@ func (s *Server) loadQuery(c *echo.Context) (store.Query, error) {
 	return q, nil
 }
 
-// getQuery answers GET /api/queries/<id>, archived or not.
+// getQuery answers GET /api/queries/<id>, archived or not, with its
+// visualizations as Redash shows them.
 func (s *Server) getQuery(c *echo.Context) error {
 	q, err := s.loadQuery(c)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, queryFor(currentCaller(c), q))
+	vs, err := s.store.QueryVisualizations(c.Request().Context(), q.ID)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		queryJSON
+		Visualizations []visualizationJSON `json:"visualizations"`
+	}{queryFor(currentCaller(c), q), make([]visualizationJSON, len(vs))}
+	for i, v := range vs {
+		out.Visualizations[i] = newVisualizationJSON(v, nil)
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 // loadEditableQuery returns the query named by the id path parameter if

@@ -41,8 +41,11 @@ type Dashboard struct {
 	RefreshSchedule json.RawMessage
 	// RefreshFailures counts scheduled refreshes that failed in a row.
 	RefreshFailures int
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	// LastRefreshRunAt is when the dashboard's last scheduled refresh
+	// started, as every read returns it; zero if none did. Writes ignore it.
+	LastRefreshRunAt time.Time
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
 }
 
 // DashboardFilter selects the dashboards Dashboards returns: those not
@@ -58,7 +61,9 @@ type DashboardFilter struct {
 const dashboardColumns = `dashboards.id, dashboards.slug, dashboards.name, dashboards.user_id, dashboards.layout,
 	dashboards.options, dashboards.dashboard_filters_enabled, dashboards.tags, dashboards.is_archived,
 	dashboards.is_draft, dashboards.version, dashboards.api_key_sealed, dashboards.refresh_schedule,
-	dashboards.refresh_failures, dashboards.created_at, dashboards.updated_at, ` + userColumns
+	dashboards.refresh_failures, dashboards.created_at, dashboards.updated_at,
+	(SELECT started_at FROM schedule_runs WHERE kind = 'dashboard' AND object_id = dashboards.id
+		ORDER BY started_at DESC LIMIT 1), ` + userColumns
 
 // dashboardFrom joins each dashboard to its owner; name a CTE "dashboards"
 // to read rows an UPDATE returns the same way.
@@ -67,10 +72,14 @@ const dashboardFrom = ` dashboards JOIN users ON users.id = dashboards.user_id`
 func (s *Store) scanDashboard(row pgx.Row) (Dashboard, error) {
 	var d Dashboard
 	var sealedKey []byte
+	var lastRun *time.Time
 	u := &d.User
 	err := row.Scan(&d.ID, &d.Slug, &d.Name, &d.UserID, &d.Layout, &d.Options, &d.DashboardFiltersEnabled,
 		&d.Tags, &d.IsArchived, &d.IsDraft, &d.Version, &sealedKey, &d.RefreshSchedule, &d.RefreshFailures,
-		&d.CreatedAt, &d.UpdatedAt, &u.ID, &u.Email, &u.Name, &u.IsAdmin, &u.DisabledAt, &u.CreatedAt)
+		&d.CreatedAt, &d.UpdatedAt, &lastRun, &u.ID, &u.Email, &u.Name, &u.IsAdmin, &u.DisabledAt, &u.CreatedAt)
+	if lastRun != nil {
+		d.LastRefreshRunAt = *lastRun
+	}
 	if err != nil || sealedKey == nil {
 		return d, err
 	}

@@ -40,8 +40,11 @@ type Query struct {
 	// it as ParseQuerySchedule and MarshalJSON normalise it.
 	Schedule         json.RawMessage
 	ScheduleFailures int
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	// LastScheduleRunAt is when the query's last scheduled run started, as
+	// every read returns it; zero if none did. Writes ignore it.
+	LastScheduleRunAt time.Time
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
 
 	// User is the owner (UserID) and LastModifiedBy the user who saved the
 	// last edit (LastModifiedByID, nil if none), as every read returns them;
@@ -65,7 +68,9 @@ const queryColumns = `queries.id, queries.name, queries.description, queries.que
 	queries.data_source_id, queries.user_id, queries.latest_query_data_id, queries.options, queries.tags,
 	queries.is_archived, queries.is_draft, queries.version, queries.api_key_sealed, queries.last_modified_by_id,
 	queries.schedule, queries.schedule_failures, queries.created_at, queries.updated_at,
-	owner.name, owner.email, editor.name, editor.email`
+	owner.name, owner.email, editor.name, editor.email,
+	(SELECT started_at FROM schedule_runs WHERE kind = 'query' AND object_id = queries.id
+		ORDER BY started_at DESC LIMIT 1)`
 
 // queryFrom is the FROM clause queryColumns need: rel (the queries table, or
 // a CTE of rows an INSERT or UPDATE returned) named queries, with the owner
@@ -79,6 +84,7 @@ func queryFrom(rel string) string {
 type queryScan struct {
 	sealedKey               []byte
 	editorName, editorEmail *string
+	lastRunAt               *time.Time
 }
 
 // queryFields are the scan targets of queryColumns; extra receives what
@@ -87,12 +93,15 @@ func queryFields(q *Query, extra *queryScan) []any {
 	return []any{&q.ID, &q.Name, &q.Description, &q.Query, &q.QueryHash, &q.DataSourceID, &q.UserID,
 		&q.LatestQueryDataID, &q.Options, &q.Tags, &q.IsArchived, &q.IsDraft, &q.Version, &extra.sealedKey,
 		&q.LastModifiedByID, &q.Schedule, &q.ScheduleFailures, &q.CreatedAt, &q.UpdatedAt,
-		&q.User.Name, &q.User.Email, &extra.editorName, &extra.editorEmail}
+		&q.User.Name, &q.User.Email, &extra.editorName, &extra.editorEmail, &extra.lastRunAt}
 }
 
-// finishQuery unseals q's API key and fills in its users.
+// finishQuery unseals q's API key and fills in its users and last run.
 func (s *Store) finishQuery(q *Query, extra queryScan) error {
 	q.User.ID = q.UserID
+	if extra.lastRunAt != nil {
+		q.LastScheduleRunAt = *extra.lastRunAt
+	}
 	if q.LastModifiedByID != nil && extra.editorName != nil && extra.editorEmail != nil {
 		q.LastModifiedBy = &QueryUser{ID: *q.LastModifiedByID, Name: *extra.editorName, Email: *extra.editorEmail}
 	}

@@ -446,7 +446,7 @@ func given(v json.RawMessage) string {
 type DashboardSchedule struct {
 	Interval int64  // seconds, or 0 when Cron is set
 	Cron     string // standard 5-field cron ("*/15 * * * *"), or descriptors like "@hourly"
-	Timezone string // IANA, "" = UTC; only meaningful with Cron
+	Timezone string // IANA, "" = UTC: the zone of Cron, and of relative dates in refreshes
 }
 
 var dashboardScheduleKeys = []string{"interval", "cron", "timezone"}

@@ -70,6 +70,55 @@ func (s *Store) ScheduledQueries(ctx context.Context) ([]ScheduledQuery, error) 
 	return qs, nil
 }
 
+// ScheduledDashboard is a dashboard the scheduler considers: not archived,
+// with a refresh schedule.
+type ScheduledDashboard struct {
+	ID int64
+	// Schedule is the stored schedule, as ParseDashboardSchedule reads it.
+	Schedule json.RawMessage
+	// Failures counts the scheduled refreshes in a row whose submission
+	// failed.
+	Failures int
+	// UpdatedAt is when the dashboard, and so its schedule, last changed: the
+	// "created" of a schedule that never ran.
+	UpdatedAt time.Time
+	// LastRunAt is when its last scheduled refresh started; zero if none did.
+	LastRunAt time.Time
+}
+
+const scheduledDashboards = `
+	SELECT d.id, d.refresh_schedule, d.refresh_failures, d.updated_at, r.started_at
+	FROM dashboards d LEFT JOIN LATERAL (
+		SELECT started_at FROM schedule_runs
+		WHERE kind = 'dashboard' AND object_id = d.id
+		ORDER BY started_at DESC LIMIT 1
+	) r ON true
+	WHERE d.refresh_schedule IS NOT NULL AND NOT d.is_archived AND d.refresh_schedule <> 'null'::jsonb
+	ORDER BY d.id`
+
+// ScheduledDashboards returns, by ID, every dashboard that is not archived
+// and has a refresh schedule (not null), with when its last scheduled refresh
+// started.
+func (s *Store) ScheduledDashboards(ctx context.Context) ([]ScheduledDashboard, error) {
+	rows, err := s.pool.Query(ctx, scheduledDashboards)
+	if err != nil {
+		return nil, fmt.Errorf("scheduled dashboards: %w", err)
+	}
+	ds, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ScheduledDashboard, error) {
+		var d ScheduledDashboard
+		var last *time.Time
+		err := row.Scan(&d.ID, &d.Schedule, &d.Failures, &d.UpdatedAt, &last)
+		if last != nil {
+			d.LastRunAt = *last
+		}
+		return d, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("scheduled dashboards: %w", err)
+	}
+	return ds, nil
+}
+
 // ClaimScheduleRun records that the run of object id of kind due at due
 // starts at started, and reports whether this call recorded it: false when
 // that run was claimed already, by this scheduler or another, so that a due
@@ -91,7 +140,10 @@ func (s *Store) ClaimScheduleRun(ctx context.Context, kind ScheduleKind, id int6
 // outcome does: success resets schedule_failures to 0 and makes its result
 // the query's latest, failure adds one, cancel leaves it. A job that ends
 // later is counted by CompleteJob and FailJob; either way each run counts
-// once. A run not claimed, or a missing job, gives ErrNotFound.
+// once. For a dashboard, only the submission counts: a failed one (errMsg
+// set) adds one to refresh_failures, any other resets it to 0; how the
+// refresh's jobs end is their queries' business. A run not claimed, or a
+// missing job, gives ErrNotFound.
 func (s *Store) SetScheduleRunJob(ctx context.Context, kind ScheduleKind, id int64, due time.Time, jobID, errMsg string) error {
 	op := fmt.Sprintf("set job of scheduled run of %s %d due %s", kind, id, due.Format(time.RFC3339))
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -122,6 +174,12 @@ func (s *Store) SetScheduleRunJob(ctx context.Context, kind ScheduleKind, id int
 		}
 		if tag.RowsAffected() == 0 {
 			return fmt.Errorf("run not claimed: %w", ErrNotFound)
+		}
+		if kind == ScheduleDashboard {
+			_, err = tx.Exec(ctx, `
+				UPDATE dashboards SET refresh_failures = CASE WHEN $2 THEN refresh_failures + 1 ELSE 0 END
+				WHERE id = $1`, id, errMsg != "")
+			return err
 		}
 		if kind != ScheduleQuery {
 			return nil
@@ -202,9 +260,12 @@ func (l *SchedulerLock) Check(ctx context.Context) error {
 	return nil
 }
 
-// Release gives the lock up by closing its session, whose end releases
-// every lock it held.
+// Release gives the lock up, at once when its session is alive, and closes
+// the session, whose end releases every lock it held.
 func (l *SchedulerLock) Release(ctx context.Context) {
+	// A closed session's locks go only when its backend has exited, after
+	// Close returns: unlocking first lets another scheduler lead at once.
+	l.conn.Exec(ctx, `SELECT pg_advisory_unlock_all()`)
 	l.conn.Conn().Close(ctx)
 	l.conn.Release() // a closed connection leaves the pool
 }

@@ -425,3 +425,152 @@ func TestScheduledQueriesUsesIndexes(t *testing.T) {
 		}
 	}
 }
+
+// scheduledDashboard saves a dashboard of f's user with schedule (raw JSON,
+// "" for SQL NULL) and failures.
+func (f fixture) scheduledDashboard(t testing.TB, schedule string, failures int) store.Dashboard {
+	t.Helper()
+	ctx := context.Background()
+	d, err := f.s.CreateDashboard(ctx, store.Dashboard{Name: unique("d"), UserID: f.user.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sched *string
+	if schedule != "" {
+		sched = &schedule
+	}
+	exec(t, f.s.Pool(), `UPDATE dashboards SET refresh_schedule = $2::jsonb, refresh_failures = $3 WHERE id = $1`,
+		d.ID, sched, failures)
+	d, err = f.s.Dashboard(ctx, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestScheduledDashboards(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	ran := f.scheduledDashboard(t, `{"interval": 60}`, 2)
+	never := f.scheduledDashboard(t, `{"cron": "0 9 * * 1-5", "timezone": "America/New_York"}`, 0)
+	f.scheduledDashboard(t, "", 0)     // no schedule
+	f.scheduledDashboard(t, `null`, 0) // a JSON null is no schedule either
+	archived := f.scheduledDashboard(t, `{"interval": 60}`, 0)
+	exec(t, f.s.Pool(), `UPDATE dashboards SET is_archived = true WHERE id = $1`, archived.ID)
+	bad := f.scheduledDashboard(t, `{"cron": "soon"}`, 0) // listed: the scheduler logs and skips it
+
+	t0 := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, started := range []time.Time{t0, t0.Add(2 * time.Minute), t0.Add(time.Minute)} {
+		f.claim(t, store.ScheduleDashboard, ran.ID, t0.Add(time.Duration(i)*time.Second), started)
+	}
+	f.claim(t, store.ScheduleQuery, never.ID, t0, t0.Add(time.Hour)) // another kind, same id
+
+	got, err := f.s.ScheduledDashboards(ctx)
+	if err != nil {
+		t.Fatalf("ScheduledDashboards() error = %v", err)
+	}
+	want := []store.ScheduledDashboard{
+		{ID: ran.ID, Schedule: []byte(`{"interval": 60}`), Failures: 2, UpdatedAt: ran.UpdatedAt, LastRunAt: t0.Add(2 * time.Minute)},
+		{ID: never.ID, Schedule: []byte(`{"cron": "0 9 * * 1-5", "timezone": "America/New_York"}`), UpdatedAt: never.UpdatedAt},
+		{ID: bad.ID, Schedule: []byte(`{"cron": "soon"}`), UpdatedAt: bad.UpdatedAt},
+	}
+	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) })); diff != "" {
+		t.Errorf("ScheduledDashboards() diff (-want +got):\n%s", diff)
+	}
+
+	// Reads carry the last run, of their own kind only.
+	for _, tc := range []struct {
+		id   int64
+		want time.Time
+	}{{ran.ID, t0.Add(2 * time.Minute)}, {never.ID, time.Time{}}} {
+		d, err := f.s.Dashboard(ctx, tc.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !d.LastRefreshRunAt.Equal(tc.want) {
+			t.Errorf("Dashboard(%d).LastRefreshRunAt = %s, want %s", tc.id, d.LastRefreshRunAt, tc.want)
+		}
+	}
+}
+
+// TestScheduleRunLastRunOfQueries checks that every read of a query carries
+// when its last scheduled run started.
+func TestScheduleRunLastRunOfQueries(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	ran := f.scheduledQuery(t, `{"interval": 60}`, 0)
+	never := f.scheduledQuery(t, `{"interval": 60}`, 0)
+	t0 := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	f.claim(t, store.ScheduleQuery, ran.ID, t0, t0.Add(time.Second))
+	f.claim(t, store.ScheduleQuery, ran.ID, t0.Add(time.Minute), t0.Add(time.Minute+time.Second))
+	f.claim(t, store.ScheduleDashboard, never.ID, t0, t0) // another kind, same id
+
+	q, err := f.s.Query(ctx, ran.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := t0.Add(time.Minute + time.Second); !q.LastScheduleRunAt.Equal(want) {
+		t.Errorf("Query(%d).LastScheduleRunAt = %s, want %s", ran.ID, q.LastScheduleRunAt, want)
+	}
+	list, _, err := f.s.Queries(ctx, store.QueryFilter{AllDataSources: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[int64]time.Time{}
+	for _, q := range list {
+		got[q.ID] = q.LastScheduleRunAt
+	}
+	if !got[ran.ID].Equal(q.LastScheduleRunAt) || !got[never.ID].IsZero() {
+		t.Errorf("Queries() LastScheduleRunAt = %v, want %s for %d and zero for %d", got, q.LastScheduleRunAt, ran.ID, never.ID)
+	}
+}
+
+// TestScheduleRunOutcomeOfDashboard checks that a dashboard's refresh counts
+// its submission only: failed adds one to refresh_failures, submitted
+// (with a job or none) resets it, however the job ends.
+func TestScheduleRunOutcomeOfDashboard(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	due := time.Date(2027, 1, 1, 9, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name   string
+		job    bool
+		errMsg string
+		fail   bool // the job fails after the run records it
+		want   int  // refresh_failures after, from 3
+	}{
+		{"submission failed", false, "no widget of dashboard could run", false, 4},
+		{"submitted", true, "", false, 0},
+		{"submitted, its job fails", true, "", true, 0},
+		{"no widget to refresh", false, "", false, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := f.scheduledDashboard(t, `{"interval": 60}`, 3)
+			var jobID string
+			if tc.job {
+				jobID = f.newJob(t, "").ID
+			}
+			f.claim(t, store.ScheduleDashboard, d.ID, due, due)
+			if err := f.s.SetScheduleRunJob(ctx, store.ScheduleDashboard, d.ID, due, jobID, tc.errMsg); err != nil {
+				t.Fatalf("SetScheduleRunJob(dashboard %d, %q, %q) error = %v", d.ID, jobID, tc.errMsg, err)
+			}
+			if tc.fail {
+				if err := f.s.FailJob(ctx, jobID, "boom"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := count(t, f.s.Pool(), `SELECT refresh_failures FROM dashboards WHERE id = $1`, d.ID)
+			if got != tc.want {
+				t.Errorf("refresh_failures of dashboard %d = %d, want %d", d.ID, got, tc.want)
+			}
+			_, msg, ok, err := f.s.LastScheduleRun(ctx, store.ScheduleDashboard, d.ID)
+			if err != nil || !ok || msg != tc.errMsg {
+				t.Errorf("LastScheduleRun(dashboard %d) = %q, %v, %v, want %q", d.ID, msg, ok, err, tc.errMsg)
+			}
+		})
+	}
+}

@@ -17,17 +17,24 @@ type ScheduleSubmitter interface {
 	// and returns the job that runs it. The error says why it could not
 	// run; it is kept with the run.
 	SubmitScheduledQuery(ctx context.Context, queryID int64, now time.Time) (jobID string, err error)
+	// SubmitScheduledDashboard refreshes dashboard dashboardID as its
+	// schedule does at now and returns the first job it started ("" if
+	// none). The error says why the refresh could not be submitted; it is
+	// kept with the run.
+	SubmitScheduledDashboard(ctx context.Context, dashboardID int64, now time.Time) (jobID string, err error)
 }
 
-// Scheduler fires the runs of saved queries whose schedules are due. Any
+// Scheduler fires the runs of saved queries and the refreshes of dashboards
+// whose schedules are due. Any
 // number may run against one database: one leads at a time, the one holding
 // the scheduler's PostgreSQL advisory lock, and a due run is claimed in
 // schedule_runs before it is submitted, so it fires once even if two
 // schedulers lead at once.
 //
 // A schedule that does not parse is logged and skipped, never rewritten or
-// turned off; one query's error never stops the others. Failed runs put the
-// next one off (see store.QuerySchedule.Next).
+// turned off; one query's or dashboard's error never stops the others.
+// Failed runs put the next one off (see store.QuerySchedule.Next and
+// store.DashboardSchedule.Next).
 type Scheduler struct {
 	Store     *store.Store
 	Submitter ScheduleSubmitter
@@ -43,9 +50,15 @@ type Scheduler struct {
 	noLock bool
 	// ticked, if set, is called after every tick with whether it led.
 	ticked func(led bool)
-	// unparsable is the last schedule of each query logged as unparsable,
-	// so that it is logged once, not every tick.
-	unparsable map[int64]string
+	// unparsable is the last schedule of each query and dashboard logged as
+	// unparsable, so that it is logged once, not every tick.
+	unparsable map[scheduled]string
+}
+
+// scheduled names a query or a dashboard with a schedule.
+type scheduled struct {
+	kind store.ScheduleKind
+	id   int64
 }
 
 // fireTimeout bounds claiming, submitting and recording one run, which go
@@ -150,6 +163,14 @@ func (s *Scheduler) tick(ctx context.Context) {
 		}
 		return
 	}
+	dashboards, err := s.dueDashboards(ctx, now)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.Log.Error("list scheduled dashboards", "error", err)
+		}
+		return
+	}
+	runs = append(runs, dashboards...)
 	fired := 0
 	for _, r := range runs {
 		if ctx.Err() != nil {
@@ -168,22 +189,10 @@ func (s *Scheduler) dueQueries(ctx context.Context, now time.Time) ([]dueRun, er
 	if err != nil {
 		return nil, err
 	}
-	if s.unparsable == nil {
-		s.unparsable = make(map[int64]string)
-	}
 	var runs []dueRun
 	for _, q := range qs {
 		sched, err := store.ParseQuerySchedule(q.Schedule)
-		if err != nil {
-			if s.unparsable[q.ID] != string(q.Schedule) {
-				s.unparsable[q.ID] = string(q.Schedule)
-				s.Log.Warn("schedule does not parse; query not run until its schedule is fixed",
-					"query_id", q.ID, "error", err)
-			}
-			continue
-		}
-		delete(s.unparsable, q.ID)
-		if sched == nil {
+		if !s.parsed(scheduled{store.ScheduleQuery, q.ID}, q.Schedule, err) || sched == nil {
 			continue
 		}
 		due, ok := sched.Next(q.LastRunAt, q.UpdatedAt, q.Failures)
@@ -193,6 +202,45 @@ func (s *Scheduler) dueQueries(ctx context.Context, now time.Time) ([]dueRun, er
 		runs = append(runs, dueRun{kind: store.ScheduleQuery, id: q.ID, due: due, submit: s.Submitter.SubmitScheduledQuery})
 	}
 	return runs, nil
+}
+
+// dueDashboards returns the refreshes of scheduled dashboards due at now.
+func (s *Scheduler) dueDashboards(ctx context.Context, now time.Time) ([]dueRun, error) {
+	ds, err := s.Store.ScheduledDashboards(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var runs []dueRun
+	for _, d := range ds {
+		sched, err := store.ParseDashboardSchedule(d.Schedule)
+		if !s.parsed(scheduled{store.ScheduleDashboard, d.ID}, d.Schedule, err) || sched == nil {
+			continue
+		}
+		due := sched.Next(d.LastRunAt, d.UpdatedAt, d.Failures)
+		if due.IsZero() || due.After(now) {
+			continue
+		}
+		runs = append(runs, dueRun{kind: store.ScheduleDashboard, id: d.ID, due: due, submit: s.Submitter.SubmitScheduledDashboard})
+	}
+	return runs, nil
+}
+
+// parsed reports whether o's schedule raw parsed (err is nil), and logs it
+// once, until it changes, when it did not.
+func (s *Scheduler) parsed(o scheduled, raw []byte, err error) bool {
+	if err == nil {
+		delete(s.unparsable, o)
+		return true
+	}
+	if s.unparsable == nil {
+		s.unparsable = make(map[scheduled]string)
+	}
+	if s.unparsable[o] != string(raw) {
+		s.unparsable[o] = string(raw)
+		s.Log.Warn("schedule does not parse; "+string(o.kind)+" not run until its schedule is fixed",
+			string(o.kind)+"_id", o.id, "error", err)
+	}
+	return false
 }
 
 // fire claims run r, submits it and records how, and reports whether it

@@ -56,6 +56,38 @@ type fakeSubmitter struct {
 	calls []submitCall
 	// failNext, if set, is asked before each call: a non-empty message fails it.
 	failNext func(queryID int64, call int) string
+	// dashCalls are the calls of SubmitScheduledDashboard, failDashboard
+	// its failNext.
+	dashCalls     []submitCall
+	failDashboard func(dashboardID int64, call int) string
+}
+
+// SubmitScheduledDashboard records a pending job for each refresh, or fails
+// those failDashboard says; submitCall.queryID is the dashboard's ID.
+func (f *fakeSubmitter) SubmitScheduledDashboard(ctx context.Context, dashboardID int64, now time.Time) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	call := submitCall{queryID: dashboardID, now: now}
+	if f.failDashboard != nil {
+		if msg := f.failDashboard(dashboardID, len(f.dashCalls)); msg != "" {
+			f.dashCalls = append(f.dashCalls, call)
+			return "", errors.New(msg)
+		}
+	}
+	text := fmt.Sprintf("SELECT %d -- dashboard at %s", dashboardID, now.Format(time.RFC3339Nano))
+	j, _, err := f.store.CreateQueryJob(ctx, store.Job{DataSourceID: f.dsID, QueryHash: text, QueryText: text, UserID: f.userID})
+	if err != nil {
+		return "", err
+	}
+	call.jobID = j.ID
+	f.dashCalls = append(f.dashCalls, call)
+	return j.ID, nil
+}
+
+func (f *fakeSubmitter) dashboardCalls() []submitCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]submitCall(nil), f.dashCalls...)
 }
 
 func (f *fakeSubmitter) SubmitScheduledQuery(ctx context.Context, queryID int64, now time.Time) (string, error) {
@@ -178,8 +210,25 @@ type run struct {
 
 func (f *schedFixture) runs(id int64) []run {
 	f.t.Helper()
+	return f.runsOf(store.ScheduleQuery, id)
+}
+
+// dashboard saves a dashboard with refresh schedule (raw JSON) as it was
+// set at created.
+func (f *schedFixture) dashboard(schedule string, created time.Time) int64 {
+	f.t.Helper()
+	d, err := f.store.CreateDashboard(context.Background(), store.Dashboard{Name: "scheduled", UserID: f.user})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.exec(`UPDATE dashboards SET refresh_schedule = $2::jsonb, updated_at = $3 WHERE id = $1`, d.ID, schedule, created)
+	return d.ID
+}
+
+func (f *schedFixture) runsOf(kind store.ScheduleKind, id int64) []run {
+	f.t.Helper()
 	rows, err := f.store.Pool().Query(context.Background(), `
-		SELECT due_at, started_at, error FROM schedule_runs WHERE kind = 'query' AND object_id = $1 ORDER BY due_at`, id)
+		SELECT due_at, started_at, error FROM schedule_runs WHERE kind = $1 AND object_id = $2 ORDER BY due_at`, kind, id)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -322,6 +371,158 @@ func TestSchedulerFiresDueRuns(t *testing.T) {
 				t.Errorf("schedule after the runs = %s, want unchanged %s", got, tc.schedule)
 			}
 		})
+	}
+}
+
+// TestSchedulerRefreshesDashboards drives a scheduler with a fake clock,
+// ticking twice at every step, and checks when each dashboard's refresh
+// fired.
+func TestSchedulerRefreshesDashboards(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		schedule string
+		created  time.Time
+		from, to time.Time
+		step     time.Duration
+		// end ends the job of refresh i: failed or succeeded; pending if absent.
+		end map[int]store.JobStatus
+		// submitErr fails the submission of refresh i.
+		submitErr    map[int]string
+		want         []time.Time // when refreshes fired, which is when they were due
+		wantFailures int
+	}{{
+		// 2027-01-07 is a Thursday; 09:00 EST is 14:00 UTC.
+		name:     "weekdays at 09:00 in New York",
+		schedule: `{"cron": "0 9 * * 1-5", "timezone": "America/New_York"}`,
+		created:  utc("2027-01-07T00:00:00Z"),
+		from:     utc("2027-01-07T00:00:00Z"), to: utc("2027-01-12T23:50:00Z"), step: 10 * time.Minute,
+		want: []time.Time{utc("2027-01-07T14:00:00Z"), utc("2027-01-08T14:00:00Z"),
+			utc("2027-01-11T14:00:00Z"), utc("2027-01-12T14:00:00Z")},
+	}, {
+		// New York moves to EDT on Sunday 2027-03-14: 09:00 is 13:00 UTC after.
+		name:     "weekdays at 09:00 in New York across the change to daylight saving time",
+		schedule: `{"cron": "0 9 * * 1-5", "timezone": "America/New_York"}`,
+		created:  utc("2027-03-12T00:00:00Z"),
+		from:     utc("2027-03-12T00:00:00Z"), to: utc("2027-03-16T23:50:00Z"), step: 10 * time.Minute,
+		want: []time.Time{utc("2027-03-12T14:00:00Z"), utc("2027-03-15T13:00:00Z"), utc("2027-03-16T13:00:00Z")},
+	}, {
+		name:     "every five minutes",
+		schedule: `{"interval": 300}`,
+		created:  utc("2027-01-04T10:00:00Z"),
+		from:     utc("2027-01-04T09:58:00Z"), to: utc("2027-01-04T10:17:00Z"), step: 20 * time.Second,
+		want: []time.Time{utc("2027-01-04T10:00:00Z"), utc("2027-01-04T10:05:00Z"), utc("2027-01-04T10:10:00Z"),
+			utc("2027-01-04T10:15:00Z")},
+	}, {
+		name:     "failed submissions put the next refresh off, failed jobs do not",
+		schedule: `{"interval": 60}`,
+		created:  utc("2027-01-04T10:00:00Z"),
+		from:     utc("2027-01-04T10:00:00Z"), to: utc("2027-01-04T10:11:00Z"), step: 10 * time.Second,
+		// Refused: 1 failure, +2 min. Refused again: 2, +4 min. Submitted,
+		// its job fails: 0, back to every minute.
+		submitErr: map[int]string{0: "no widget of dashboard 1 could run", 1: "the owner of dashboard 1, user 1, is disabled"},
+		end:       map[int]store.JobStatus{2: store.JobFailed, 3: store.JobSucceeded},
+		want: []time.Time{utc("2027-01-04T10:00:00Z"), utc("2027-01-04T10:03:00Z"), utc("2027-01-04T10:08:00Z"),
+			utc("2027-01-04T10:09:00Z"), utc("2027-01-04T10:10:00Z"), utc("2027-01-04T10:11:00Z")},
+	}, {
+		name:     "failures put a cron refresh off",
+		schedule: `{"cron": "*/10 * * * *"}`,
+		created:  utc("2027-01-04T09:55:00Z"),
+		from:     utc("2027-01-04T09:55:00Z"), to: utc("2027-01-04T10:35:00Z"), step: 30 * time.Second,
+		// Refused at 10:00: the next, at 10:10, is put off 2 min; refused
+		// again: 10:20 is put off 4 min.
+		submitErr:    map[int]string{0: "refused", 1: "refused", 2: "refused"},
+		want:         []time.Time{utc("2027-01-04T10:00:00Z"), utc("2027-01-04T10:12:00Z"), utc("2027-01-04T10:24:00Z")},
+		wantFailures: 3,
+	}}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newSchedFixture(t)
+			ctx := context.Background()
+			id := f.dashboard(tc.schedule, tc.created)
+			clock := &fakeClock{}
+			s, sub := f.scheduler(nil, clock)
+			sub.failDashboard = func(_ int64, call int) string { return tc.submitErr[call] }
+			ended := 0
+			for now := tc.from; !now.After(tc.to); now = now.Add(tc.step) {
+				clock.Set(now)
+				s.tick(ctx)
+				s.tick(ctx) // a second look at the same time fires nothing more
+				calls := sub.dashboardCalls()
+				for ; ended < len(calls); ended++ {
+					f.endJob(calls[ended].jobID, tc.end[ended])
+				}
+			}
+
+			if calls := sub.called(); len(calls) != 0 {
+				t.Errorf("SubmitScheduledQuery called %d times, want none: only a dashboard is scheduled", len(calls))
+			}
+			var fired []time.Time
+			for _, c := range sub.dashboardCalls() {
+				if c.queryID != id {
+					t.Errorf("SubmitScheduledDashboard(%d), want only dashboard %d", c.queryID, id)
+				}
+				fired = append(fired, c.now)
+			}
+			if diff := cmp.Diff(tc.want, fired, equalTimes); diff != "" {
+				t.Errorf("refreshes fired at (-want +got):\n%s", diff)
+			}
+			var want []run
+			for i, at := range tc.want {
+				want = append(want, run{Due: at, Started: at, Error: tc.submitErr[i]})
+			}
+			if diff := cmp.Diff(want, f.runsOf(store.ScheduleDashboard, id), equalTimes); diff != "" {
+				t.Errorf("schedule_runs (-want +got):\n%s", diff)
+			}
+			var failures int
+			if err := f.store.Pool().QueryRow(ctx, `SELECT refresh_failures FROM dashboards WHERE id = $1`, id).Scan(&failures); err != nil {
+				t.Fatal(err)
+			}
+			if failures != tc.wantFailures {
+				t.Errorf("refresh_failures after the refreshes = %d, want %d", failures, tc.wantFailures)
+			}
+		})
+	}
+}
+
+// TestSchedulerSkipsUnparsableDashboardSchedule checks that a dashboard
+// whose schedule does not parse is logged once and skipped, and that a
+// query with the same ID runs regardless.
+func TestSchedulerSkipsUnparsableDashboardSchedule(t *testing.T) {
+	t.Parallel()
+	f := newSchedFixture(t)
+	ctx := context.Background()
+	t0 := utc("2027-01-04T10:00:00Z")
+	qid := f.query(`{"interval": 60}`, t0)
+	// The unparsable dashboard has the query's ID.
+	f.exec(`SELECT setval(pg_get_serial_sequence('dashboards', 'id'), $1, false)`, qid)
+	id := f.dashboard(`{"cron": "61 * * * *"}`, t0)
+	if id != qid {
+		t.Fatalf("dashboard id = %d, want %d, the query's", id, qid)
+	}
+	good := f.dashboard(`{"interval": 60}`, t0)
+	clock := &fakeClock{}
+	s, sub := f.scheduler(nil, clock)
+	for now := t0; !now.After(t0.Add(2 * time.Minute)); now = now.Add(20 * time.Second) {
+		clock.Set(now)
+		s.tick(ctx)
+	}
+	var fired []int64
+	for _, c := range sub.dashboardCalls() {
+		fired = append(fired, c.queryID)
+	}
+	if want := []int64{good, good, good}; !cmp.Equal(fired, want) {
+		t.Errorf("dashboards refreshed = %v, want %v (the good one, every minute)", fired, want)
+	}
+	if n := len(sub.called()); n != 3 {
+		t.Errorf("query %d ran %d times, want 3 next to dashboard %d", qid, n, good)
+	}
+	logs := f.logs.String()
+	if n := strings.Count(logs, "schedule does not parse; dashboard not run"); n != 1 {
+		t.Errorf("unparsable dashboard schedule logged %d times over 7 ticks, want once", n)
+	}
+	if !strings.Contains(logs, fmt.Sprintf("dashboard_id=%d", id)) {
+		t.Errorf("logs do not name dashboard_id=%d:\n%s", id, logs)
 	}
 }
 

@@ -69,8 +69,14 @@ func TestRedashClientCompat(t *testing.T) {
 		if err := json.Unmarshal(raw, &viz); err != nil {
 			t.Fatal(err)
 		}
-		var full struct{ ID int64 }
+		var full struct {
+			ID             int64
+			Visualizations []struct{ ID int64 }
+		}
 		e.do("GET", fmt.Sprintf("/api/queries/%d", viz.Query.ID), nil, http.StatusOK, &full)
+		if len(full.Visualizations) != 1 || full.Visualizations[0].ID != v.ID {
+			t.Errorf("GET /api/queries/%d visualizations = %+v, want [%d]", full.ID, full.Visualizations, v.ID)
+		}
 		params := map[string]any{}
 		for _, p := range viz.Query.Options.Parameters {
 			params[p.Name] = p.Value

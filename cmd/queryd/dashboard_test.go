@@ -29,9 +29,13 @@ type dashboardAnswer struct {
 	Tags            []string `json:"tags"`
 	Options         map[string]any
 	RefreshSchedule json.RawMessage `json:"refresh_schedule"`
-	APIKey          string          `json:"api_key"`
-	PublicURL       string          `json:"public_url"`
-	Widgets         []map[string]any
+	RefreshFailures int             `json:"refresh_failures"`
+	// RefreshNextRunAt and RefreshLastRunAt are queryd's.
+	RefreshNextRunAt *string `json:"refresh_next_run_at"`
+	RefreshLastRunAt *string `json:"refresh_last_run_at"`
+	APIKey           string  `json:"api_key"`
+	PublicURL        string  `json:"public_url"`
+	Widgets          []map[string]any
 }
 
 // widgetRunAnswer is one entry of a refresh's answer.

@@ -29,6 +29,9 @@ type savedQuery struct {
 	User             queryUser       `json:"user"`
 	LastModifiedBy   *queryUser      `json:"last_modified_by"`
 	ScheduleFailures *int            `json:"schedule_failures"`
+	// ScheduleNextRunAt and ScheduleLastRunAt are queryd's.
+	ScheduleNextRunAt *string `json:"schedule_next_run_at"`
+	ScheduleLastRunAt *string `json:"schedule_last_run_at"`
 	// LatestQueryDataID is the newest result of the query's text.
 	LatestQueryDataID *int64 `json:"latest_query_data_id"`
 }

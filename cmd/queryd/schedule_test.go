@@ -125,9 +125,15 @@ type scheduledRun struct {
 // runs returns query id's scheduled runs, by due time.
 func (e *testEnv) runs(id int64) []scheduledRun {
 	e.t.Helper()
+	return e.runsOf(store.ScheduleQuery, id)
+}
+
+// runsOf returns the scheduled runs of object id of kind, by due time.
+func (e *testEnv) runsOf(kind store.ScheduleKind, id int64) []scheduledRun {
+	e.t.Helper()
 	rows, err := e.store.Pool().Query(context.Background(), `
 		SELECT due_at, coalesce(job_id, ''), error FROM schedule_runs
-		WHERE kind = 'query' AND object_id = $1 ORDER BY due_at`, id)
+		WHERE kind = $1 AND object_id = $2 ORDER BY due_at`, kind, id)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -150,14 +156,21 @@ func (e *testEnv) runs(id int64) []scheduledRun {
 // submitted or refused, and returns them.
 func (e *testEnv) waitRuns(id int64, n int) []scheduledRun {
 	e.t.Helper()
+	return e.waitRunsOf(store.ScheduleQuery, id, n)
+}
+
+// waitRunsOf waits until object id of kind has n scheduled runs, the last
+// one submitted or refused, and returns them.
+func (e *testEnv) waitRunsOf(kind store.ScheduleKind, id int64, n int) []scheduledRun {
+	e.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		runs := e.runs(id)
+		runs := e.runsOf(kind, id)
 		if len(runs) == n && (runs[n-1].jobID != "" || runs[n-1].err != "") {
 			return runs
 		}
 		if len(runs) > n || time.Now().After(deadline) {
-			e.t.Fatalf("query %d has scheduled runs %+v, want %d", id, runs, n)
+			e.t.Fatalf("%s %d has scheduled runs %+v, want %d", kind, id, runs, n)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -206,6 +219,7 @@ func TestScheduledQueries(t *testing.T) {
 			if job.Status != 3 || job.QueryResultID == nil || q.LatestQueryDataID == nil || *q.LatestQueryDataID != *job.QueryResultID {
 				t.Errorf("run %d: job %+v, query's latest_query_data_id %v, want success and its result latest", i, job, q.LatestQueryDataID)
 			}
+			checkRunTimes(t, "query", q.ScheduleLastRunAt, q.ScheduleNextRunAt, at, at.Add(time.Minute))
 		}
 		clock.set(t, t0.Add(time.Minute+59*time.Second))
 		if runs := e.runs(id); len(runs) != 2 {
@@ -231,6 +245,9 @@ func TestScheduledQueries(t *testing.T) {
 		clock.set(t, start)
 		e.pollJob(e.waitRuns(id, 1)[0].jobID)
 		e.waitFailures(id, 1)
+		// Due a minute after, put off 2 minutes by the failure.
+		q := e.getQuery(id)
+		checkRunTimes(t, "query", q.ScheduleLastRunAt, q.ScheduleNextRunAt, start, start.Add(3*time.Minute))
 
 		// Every minute, put off 2 minutes: due at start+3m.
 		clock.set(t, start.Add(3*time.Minute-time.Second))
@@ -243,6 +260,8 @@ func TestScheduledQueries(t *testing.T) {
 			t.Errorf("second run's job = %+v, want failed with division by zero", job)
 		}
 		e.waitFailures(id, 2)
+		q = e.getQuery(id)
+		checkRunTimes(t, "query", q.ScheduleLastRunAt, q.ScheduleNextRunAt, start.Add(3*time.Minute), start.Add(8*time.Minute))
 
 		// Fixed; due a minute after, put off 4 more: start+8m.
 		e.do("POST", fmt.Sprintf("/api/queries/%d", id), map[string]any{"query": "SELECT 1 AS fixed"}, http.StatusOK, nil)
@@ -255,9 +274,15 @@ func TestScheduledQueries(t *testing.T) {
 			t.Errorf("third run's job = %+v, want success", job)
 		}
 		e.waitFailures(id, 0)
+		q = e.getQuery(id)
+		checkRunTimes(t, "query", q.ScheduleLastRunAt, q.ScheduleNextRunAt, start.Add(8*time.Minute), start.Add(9*time.Minute))
 		clock.set(t, start.Add(9*time.Minute))
 		e.waitRuns(id, 4)
 		e.unscheduleQuery(id)
+		if q := e.getQuery(id); q.ScheduleNextRunAt != nil || q.ScheduleLastRunAt == nil {
+			t.Errorf("unscheduled query: schedule_next_run_at %v, schedule_last_run_at %v, want null and the last run",
+				q.ScheduleNextRunAt, q.ScheduleLastRunAt)
+		}
 	})
 
 	t.Run("relative date default in the schedule's zone", func(t *testing.T) {
@@ -312,6 +337,134 @@ func TestScheduledQueries(t *testing.T) {
 			e.waitFailures(tc.q.ID, 1)
 		}
 	})
+
+	t.Run("dashboard refreshes with its own parameter values", func(t *testing.T) {
+		// 11:30 UTC is 00:30 the next day in Auckland: yesterday there is
+		// today in UTC.
+		at := time.Date(2027, 1, 11, 11, 30, 0, 0, time.UTC)
+		clock.set(t, at)
+		qid := e.saveQuery("by day", "SELECT DATE '{{ day }}' AS day",
+			map[string]any{"name": "day", "type": "date", "value": "2000-01-01"})
+		d := e.createDashboard(uniqueName("daily"))
+		e.addWidget(d.ID, e.visualize(qid), "")
+		e.do("POST", fmt.Sprintf("/api/dashboards/%d", d.ID),
+			map[string]any{"options": map[string]any{"parameters": map[string]any{"day": "d_yesterday"}}}, http.StatusOK, nil)
+		e.scheduleDashboard(d.ID, `{"interval": 300, "timezone": "Pacific/Auckland"}`, at)
+
+		runs := e.waitRunsOf(store.ScheduleDashboard, d.ID, 1)
+		if !runs[0].due.Equal(at) || runs[0].err != "" {
+			t.Fatalf("refresh = %+v, want due %s and a job", runs[0], at)
+		}
+		j, err := e.store.Job(ctx, runs[0].jobID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "SELECT DATE '2027-01-11' AS day"; j.QueryText != want {
+			t.Errorf("scheduled refresh's SQL = %q, want %q (yesterday in Auckland)", j.QueryText, want)
+		}
+		job := e.pollJob(j.ID)
+		q := e.getQuery(qid)
+		if job.Status != 3 || job.QueryResultID == nil || q.LatestQueryDataID == nil || *q.LatestQueryDataID != *job.QueryResultID {
+			t.Errorf("refresh's job %+v, query's latest_query_data_id %v, want success and its result latest", job, q.LatestQueryDataID)
+		}
+		var got dashboardAnswer
+		e.do("GET", fmt.Sprintf("/api/dashboards/%d", d.ID), nil, http.StatusOK, &got)
+		checkRunTimes(t, "dashboard", got.RefreshLastRunAt, got.RefreshNextRunAt, at, at.Add(5*time.Minute))
+		if got.RefreshFailures != 0 {
+			t.Errorf("refresh_failures = %d, want 0", got.RefreshFailures)
+		}
+
+		// A broken query: the refresh is submitted, so it counts as done;
+		// the job's failure is the query's. A refused widget: nothing is
+		// submitted, which counts as a failure.
+		broken := e.createDashboard(uniqueName("broken"))
+		e.addWidget(broken.ID, e.visualize(e.saveQuery("boom", "SELECT 1/0 AS boom")), "")
+		refused := e.createDashboard(uniqueName("refused"))
+		e.addWidget(refused.ID, e.visualize(e.saveQuery("n", "SELECT {{ n }} AS n", doubleParam)), "")
+		e.do("POST", fmt.Sprintf("/api/dashboards/%d", refused.ID),
+			map[string]any{"options": map[string]any{"parameters": map[string]any{"n": "many"}}}, http.StatusOK, nil)
+		later := at.Add(time.Minute)
+		e.scheduleDashboard(broken.ID, `{"interval": 300}`, later)
+		e.scheduleDashboard(refused.ID, `{"interval": 300}`, later)
+		clock.set(t, later)
+
+		run := e.waitRunsOf(store.ScheduleDashboard, broken.ID, 1)[0]
+		if job := e.pollJob(run.jobID); job.Status != 4 || !strings.Contains(job.Error, "division by zero") {
+			t.Errorf("broken dashboard's job = %+v, want failed with division by zero", job)
+		}
+		run = e.waitRunsOf(store.ScheduleDashboard, refused.ID, 1)[0]
+		if run.jobID != "" || !strings.Contains(run.err, "no widget of dashboard") || !strings.Contains(run.err, "Invalid parameter values") {
+			t.Errorf("refused dashboard's refresh = %+v, want no job and an error naming the widget's invalid value", run)
+		}
+		for _, tc := range []struct {
+			id       int64
+			failures int
+			next     time.Time
+		}{
+			{broken.ID, 0, later.Add(5 * time.Minute)},
+			{refused.ID, 1, later.Add(5*time.Minute + 2*time.Minute)}, // put off by the failure
+		} {
+			var got dashboardAnswer
+			e.do("GET", fmt.Sprintf("/api/dashboards/%d", tc.id), nil, http.StatusOK, &got)
+			if got.RefreshFailures != tc.failures {
+				t.Errorf("dashboard %d: refresh_failures = %d, want %d", tc.id, got.RefreshFailures, tc.failures)
+			}
+			checkRunTimes(t, fmt.Sprintf("dashboard %d", tc.id), got.RefreshLastRunAt, got.RefreshNextRunAt, later, tc.next)
+		}
+		clock.set(t, later.Add(5*time.Minute))
+		if runs := e.waitRunsOf(store.ScheduleDashboard, broken.ID, 2); !runs[1].due.Equal(later.Add(5 * time.Minute)) {
+			t.Errorf("broken dashboard's second refresh due %s, want %s: a failed job does not put it off", runs[1].due, later.Add(5*time.Minute))
+		}
+		if runs := e.runsOf(store.ScheduleDashboard, refused.ID); len(runs) != 1 {
+			t.Errorf("refused dashboard's refreshes before its back-off ends = %+v, want 1", runs)
+		}
+	})
+}
+
+// getQuery returns query id as the API shows it.
+func (e *testEnv) getQuery(id int64) savedQuery {
+	e.t.Helper()
+	var q savedQuery
+	e.do("GET", fmt.Sprintf("/api/queries/%d", id), nil, http.StatusOK, &q)
+	return q
+}
+
+// scheduleDashboard sets dashboard id's refresh schedule as the API will, as
+// of at.
+func (e *testEnv) scheduleDashboard(id int64, schedule string, at time.Time) {
+	e.t.Helper()
+	parsed, err := store.ParseDashboardSchedule(json.RawMessage(schedule))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	normal, err := json.Marshal(parsed)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	_, err = e.store.Pool().Exec(context.Background(),
+		`UPDATE dashboards SET refresh_schedule = $2::jsonb, updated_at = $3 WHERE id = $1`, id, normal, at)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// checkRunTimes checks the last and next run times the API showed for what.
+func checkRunTimes(t testing.TB, what string, last, next *string, wantLast, wantNext time.Time) {
+	t.Helper()
+	const layout = "2006-01-02T15:04:05.000Z"
+	if last == nil || *last != wantLast.UTC().Format(layout) {
+		t.Errorf("%s: last run at %v, want %s", what, deref(last), wantLast.UTC().Format(layout))
+	}
+	if next == nil || *next != wantNext.UTC().Format(layout) {
+		t.Errorf("%s: next run at %v, want %s", what, deref(next), wantNext.UTC().Format(layout))
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "null"
+	}
+	return *s
 }
 
 // ownedQuery saves a copy of query id, schedule included, owned by a new
