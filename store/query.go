@@ -409,25 +409,28 @@ func (s *Store) ForkQuery(ctx context.Context, id, userID int64) (Query, error) 
 // round trip, the newest result of its stored text — (DataSourceID,
 // QueryHash) — retrieved within maxAge of now (maxAge < 0: any age), or nil
 // if none qualifies. It serves cache hits of saved queries without
-// parameters. Missing gives ErrNotFound.
+// parameters, so it reads only what running a query needs: the Query comes
+// without its API key, its users' names and its last scheduled run. Missing
+// gives ErrNotFound.
 func (s *Store) QueryWithLatestResult(ctx context.Context, id int64, maxAge time.Duration) (Query, *QueryResult, error) {
 	window := maxAge.Microseconds()
 	if maxAge < 0 {
 		window = -1 // any age, even for windows under a microsecond
 	}
 	row := s.pool.QueryRow(ctx, `
-		SELECT `+queryColumns+`,
+		SELECT q.id, q.name, q.description, q.query, q.query_hash, q.data_source_id, q.user_id,
+			q.latest_query_data_id, q.options, q.tags, q.is_archived, q.is_draft, q.version,
+			q.last_modified_by_id, q.schedule, q.schedule_failures, q.created_at, q.updated_at,
 			r.id, r.data_source_id, r.query_hash, r.query, r.columns, r.row_count, r.bytes, r.runtime,
 			r.retrieved_at, r.storage_key, r.checksum
-		`+queryFrom("queries")+` LEFT JOIN LATERAL (
+		FROM queries q LEFT JOIN LATERAL (
 			SELECT * FROM query_results r
-			WHERE r.data_source_id = queries.data_source_id AND r.query_hash = queries.query_hash
+			WHERE r.data_source_id = q.data_source_id AND r.query_hash = q.query_hash
 				AND ($2::bigint < 0 OR r.retrieved_at >= now() - $2::bigint * interval '1 microsecond')
 			ORDER BY r.retrieved_at DESC LIMIT 1
 		) r ON true
-		WHERE queries.id = $1`, id, window)
+		WHERE q.id = $1`, id, window)
 	var q Query
-	var extra queryScan
 	var r struct {
 		id, ds, rows, bytes *int64
 		hash, query, key    *string
@@ -436,11 +439,11 @@ func (s *Store) QueryWithLatestResult(ctx context.Context, id int64, maxAge time
 		runtime             *float64
 		retrievedAt         *time.Time
 	}
-	err := row.Scan(append(queryFields(&q, &extra),
-		&r.id, &r.ds, &r.hash, &r.query, &r.cols, &r.rows, &r.bytes, &r.runtime, &r.retrievedAt, &r.key, &r.checksum)...)
-	if err == nil {
-		err = s.finishQuery(&q, extra)
-	}
+	err := row.Scan(&q.ID, &q.Name, &q.Description, &q.Query, &q.QueryHash, &q.DataSourceID, &q.UserID,
+		&q.LatestQueryDataID, &q.Options, &q.Tags, &q.IsArchived, &q.IsDraft, &q.Version,
+		&q.LastModifiedByID, &q.Schedule, &q.ScheduleFailures, &q.CreatedAt, &q.UpdatedAt,
+		&r.id, &r.ds, &r.hash, &r.query, &r.cols, &r.rows, &r.bytes, &r.runtime, &r.retrievedAt, &r.key, &r.checksum)
+	q.User.ID = q.UserID
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Query{}, nil, fmt.Errorf("query %d: %w", id, ErrNotFound)
 	}
