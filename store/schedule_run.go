@@ -21,15 +21,17 @@ const (
 	ScheduleDashboard ScheduleKind = "dashboard"
 )
 
-// ScheduledQuery is a query the scheduler considers: not archived, with a
-// schedule and a data source.
-type ScheduledQuery struct {
+// Scheduled is a query or dashboard the scheduler considers: not archived,
+// with a schedule (and, for a query, a data source).
+type Scheduled struct {
 	ID int64
-	// Schedule is the stored schedule, as ParseQuerySchedule reads it.
+	// Schedule is the stored schedule, as ParseQuerySchedule or
+	// ParseDashboardSchedule reads it.
 	Schedule json.RawMessage
-	// Failures counts the scheduled runs in a row that failed.
+	// Failures counts the scheduled runs in a row that failed (for a
+	// dashboard, whose submission failed).
 	Failures int
-	// UpdatedAt is when the query, and so its schedule, last changed: the
+	// UpdatedAt is when the object, and so its schedule, last changed: the
 	// "created" of a schedule that never ran.
 	UpdatedAt time.Time
 	// LastRunAt is when its last scheduled run started; zero if none did.
@@ -50,40 +52,30 @@ const scheduledQueries = `
 // ScheduledQueries returns, by ID, every query that is not archived and has
 // a schedule (not null) and a data source, with when its last scheduled run
 // started.
-func (s *Store) ScheduledQueries(ctx context.Context) ([]ScheduledQuery, error) {
-	rows, err := s.pool.Query(ctx, scheduledQueries)
-	if err != nil {
-		return nil, fmt.Errorf("scheduled queries: %w", err)
-	}
-	qs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ScheduledQuery, error) {
-		var q ScheduledQuery
-		var last *time.Time
-		err := row.Scan(&q.ID, &q.Schedule, &q.Failures, &q.UpdatedAt, &last)
-		if last != nil {
-			q.LastRunAt = *last
-		}
-		return q, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("scheduled queries: %w", err)
-	}
-	return qs, nil
+func (s *Store) ScheduledQueries(ctx context.Context) ([]Scheduled, error) {
+	return s.scheduled(ctx, scheduledQueries, "scheduled queries")
 }
 
-// ScheduledDashboard is a dashboard the scheduler considers: not archived,
-// with a refresh schedule.
-type ScheduledDashboard struct {
-	ID int64
-	// Schedule is the stored schedule, as ParseDashboardSchedule reads it.
-	Schedule json.RawMessage
-	// Failures counts the scheduled refreshes in a row whose submission
-	// failed.
-	Failures int
-	// UpdatedAt is when the dashboard, and so its schedule, last changed: the
-	// "created" of a schedule that never ran.
-	UpdatedAt time.Time
-	// LastRunAt is when its last scheduled refresh started; zero if none did.
-	LastRunAt time.Time
+// scheduled runs sql, which selects id, schedule, failures, updated_at
+// and last run, and collects its rows; what names them in errors.
+func (s *Store) scheduled(ctx context.Context, sql, what string) ([]Scheduled, error) {
+	rows, err := s.pool.Query(ctx, sql)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Scheduled, error) {
+		var o Scheduled
+		var last *time.Time
+		err := row.Scan(&o.ID, &o.Schedule, &o.Failures, &o.UpdatedAt, &last)
+		if last != nil {
+			o.LastRunAt = *last
+		}
+		return o, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
 }
 
 const scheduledDashboards = `
@@ -99,24 +91,8 @@ const scheduledDashboards = `
 // ScheduledDashboards returns, by ID, every dashboard that is not archived
 // and has a refresh schedule (not null), with when its last scheduled refresh
 // started.
-func (s *Store) ScheduledDashboards(ctx context.Context) ([]ScheduledDashboard, error) {
-	rows, err := s.pool.Query(ctx, scheduledDashboards)
-	if err != nil {
-		return nil, fmt.Errorf("scheduled dashboards: %w", err)
-	}
-	ds, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ScheduledDashboard, error) {
-		var d ScheduledDashboard
-		var last *time.Time
-		err := row.Scan(&d.ID, &d.Schedule, &d.Failures, &d.UpdatedAt, &last)
-		if last != nil {
-			d.LastRunAt = *last
-		}
-		return d, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("scheduled dashboards: %w", err)
-	}
-	return ds, nil
+func (s *Store) ScheduledDashboards(ctx context.Context) ([]Scheduled, error) {
+	return s.scheduled(ctx, scheduledDashboards, "scheduled dashboards")
 }
 
 // ClaimScheduleRun records that the run of object id of kind due at due

@@ -77,7 +77,7 @@ func TestScheduledQueries(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ScheduledQueries() error = %v", err)
 	}
-	want := []store.ScheduledQuery{
+	want := []store.Scheduled{
 		{ID: ran.ID, Schedule: []byte(`{"interval": 60}`), Failures: 2, UpdatedAt: ran.UpdatedAt, LastRunAt: t0.Add(2 * time.Minute)},
 		{ID: never.ID, Schedule: []byte(`{"time": null, "interval": 3600}`), UpdatedAt: never.UpdatedAt},
 		{ID: bad.ID, Schedule: []byte(`{"interval": "soon"}`), UpdatedAt: bad.UpdatedAt},
@@ -486,7 +486,7 @@ func TestScheduledDashboards(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ScheduledDashboards() error = %v", err)
 	}
-	want := []store.ScheduledDashboard{
+	want := []store.Scheduled{
 		{ID: ran.ID, Schedule: []byte(`{"interval": 60}`), Failures: 2, UpdatedAt: ran.UpdatedAt, LastRunAt: t0.Add(2 * time.Minute)},
 		{ID: never.ID, Schedule: []byte(`{"cron": "0 9 * * 1-5", "timezone": "America/New_York"}`), UpdatedAt: never.UpdatedAt},
 		{ID: bad.ID, Schedule: []byte(`{"cron": "soon"}`), UpdatedAt: bad.UpdatedAt},

@@ -91,19 +91,22 @@ func startAll(t *testing.T, clock *testClock) *testEnv {
 // scheduleQuery sets query id's schedule as the API will, as of at.
 func (e *testEnv) scheduleQuery(id int64, schedule string, at time.Time) {
 	e.t.Helper()
-	// Stored as the API stores it, so that a later edit through the API
-	// sees the same schedule.
 	parsed, err := store.ParseQuerySchedule(json.RawMessage(schedule))
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	e.storeSchedule(`UPDATE queries SET schedule = $2::jsonb, updated_at = $3 WHERE id = $1`, id, parsed, at)
+}
+
+// storeSchedule runs update with id, the parsed schedule as the API stores
+// it (so that a later edit through the API sees the same schedule) and at.
+func (e *testEnv) storeSchedule(update string, id int64, parsed any, at time.Time) {
+	e.t.Helper()
 	normal, err := json.Marshal(parsed)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	_, err = e.store.Pool().Exec(context.Background(),
-		`UPDATE queries SET schedule = $2::jsonb, updated_at = $3 WHERE id = $1`, id, normal, at)
-	if err != nil {
+	if _, err := e.store.Pool().Exec(context.Background(), update, id, normal, at); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -437,15 +440,7 @@ func (e *testEnv) scheduleDashboard(id int64, schedule string, at time.Time) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	normal, err := json.Marshal(parsed)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	_, err = e.store.Pool().Exec(context.Background(),
-		`UPDATE dashboards SET refresh_schedule = $2::jsonb, updated_at = $3 WHERE id = $1`, id, normal, at)
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	e.storeSchedule(`UPDATE dashboards SET refresh_schedule = $2::jsonb, updated_at = $3 WHERE id = $1`, id, parsed, at)
 }
 
 // checkRunTimes checks the last and next run times the API showed for what.
