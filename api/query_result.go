@@ -225,11 +225,20 @@ func (s *Server) submit(ctx context.Context, ex execution) (*store.QueryResult, 
 	if err != nil {
 		return nil, store.Job{}, err
 	}
-	if created {
+	switch {
+	case created:
 		// The job is recorded: if Redis is unreachable now, the reconciler
 		// enqueues it later, so the client still gets its job.
 		if err := s.enqueueJob(ctx, job.ID, ex.scheduled); err != nil {
 			s.log.Warn("enqueue failed; the reconciler will retry", "job_id", job.ID, "error", err)
+		}
+	case job.Status == store.JobPending && !ex.scheduled:
+		// Someone waits for a job that may sit on the scheduled queue: put
+		// it on the interactive one too. Already there, this does nothing;
+		// of two deliveries the first claims the job and the second finds
+		// it claimed.
+		if err := s.enqueueJob(ctx, job.ID, false); err != nil {
+			s.log.Warn("enqueue of a joined job failed; it runs from its first queue", "job_id", job.ID, "error", err)
 		}
 	}
 	return nil, job, nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,19 +15,19 @@ import (
 	"github.com/queryd/queryd/store/storetest"
 )
 
-// queueRecorder records which queue each job was enqueued on.
+// queueRecorder records which queues each job was enqueued on.
 type queueRecorder struct {
 	mu     sync.Mutex
-	queues map[string]string // job ID → "interactive" or "scheduled"
+	queues map[string][]string // job ID → "interactive" or "scheduled", in order
 }
 
 func (r *queueRecorder) record(jobID, queue string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.queues == nil {
-		r.queues = map[string]string{}
+		r.queues = map[string][]string{}
 	}
-	r.queues[jobID] = queue
+	r.queues[jobID] = append(r.queues[jobID], queue)
 	return nil
 }
 
@@ -38,10 +39,22 @@ func (r *queueRecorder) EnqueueScheduledQuery(_ context.Context, jobID string) e
 	return r.record(jobID, "scheduled")
 }
 
+// queue is the queue jobID was last enqueued on.
 func (r *queueRecorder) queue(jobID string) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.queues[jobID]
+	q := r.queues[jobID]
+	if len(q) == 0 {
+		return ""
+	}
+	return q[len(q)-1]
+}
+
+// all is every queue jobID was enqueued on, in order.
+func (r *queueRecorder) all(jobID string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.queues[jobID])
 }
 
 // noTypes is a DataSourceTypes that adds no limit.
@@ -191,5 +204,34 @@ func TestSubmitScheduledDashboard(t *testing.T) {
 	}
 	if jobID, err := f.s.SubmitScheduledDashboard(ctx, d.ID, now); err == nil || !strings.Contains(err.Error(), "is disabled") {
 		t.Errorf("SubmitScheduledDashboard(disabled owner) = %q, %v, want an error saying the owner is disabled", jobID, err)
+	}
+}
+
+// TestJoinedScheduledJobMovesUp checks that an interactive request joining
+// a scheduled job still pending puts it on the interactive queue too, so
+// that the caller does not wait behind scheduled refreshes.
+func TestJoinedScheduledJobMovesUp(t *testing.T) {
+	f := newDashFixture(t)
+	ctx := context.Background()
+	scheduled := execution{dataSourceID: f.dsID, text: "SELECT 1", userID: f.user.ID, scheduled: true}
+	_, job, err := f.s.submit(ctx, scheduled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, again, err := f.s.submit(ctx, scheduled)
+	if err != nil || again.ID != job.ID {
+		t.Fatalf("second scheduled submit = job %s, %v; want job %s", again.ID, err, job.ID)
+	}
+	if got := f.queue.all(job.ID); !slices.Equal(got, []string{"scheduled"}) {
+		t.Errorf("queues after two scheduled submits = %v, want [scheduled]", got)
+	}
+	interactive := scheduled
+	interactive.scheduled = false
+	_, joined, err := f.s.submit(ctx, interactive)
+	if err != nil || joined.ID != job.ID {
+		t.Fatalf("interactive submit = job %s, %v; want to join job %s", joined.ID, err, job.ID)
+	}
+	if got := f.queue.all(job.ID); !slices.Equal(got, []string{"scheduled", "interactive"}) {
+		t.Errorf("queues after an interactive request joined = %v, want [scheduled interactive]", got)
 	}
 }

@@ -2,6 +2,8 @@ package worker
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -47,4 +49,44 @@ func TestSlots(t *testing.T) {
 	}
 	acquire(1, "d", true) // c's lease lapsed, a's did not
 	acquire(1, "e", false)
+}
+
+// TestSecondDeliveryKeepsRunningJobsSlot checks that a second delivery of a
+// job, which finds it claimed by the first between taking the job's slot
+// and claiming it, leaves the slot to the delivery running the job; and
+// that one which finds nobody running it gives the slot up.
+func TestSecondDeliveryKeepsRunningJobsSlot(t *testing.T) {
+	f := newFixture(t, `{}`)
+	ctx := context.Background()
+	h := &queryHandler{store: f.store, storage: f.storage, conns: newConns(f.reg),
+		slots: &slots{rdb: f.rdb, lease: time.Minute}, running: newRunning(), limits: testConfig().Limits,
+		log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for _, tc := range []struct {
+		name     string
+		first    func(jobID string) error // what happens before the second delivery claims
+		wantSlot bool
+	}{
+		{"another delivery claimed it", func(id string) error { _, err := f.store.ClaimJob(ctx, id); return err }, true},
+		{"it was cancelled", func(id string) error { return f.store.FinishCancelled(ctx, id) }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := f.job("SELECT '"+tc.name+"'", false)
+			h.beforeClaim = func(jobID string) {
+				if err := tc.first(jobID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			task, err := newQueryTask(id, id, QueueQueries, time.Minute, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := h.ProcessTask(ctx, task); err != nil {
+				t.Fatalf("ProcessTask(second delivery) = %v, want nil", err)
+			}
+			err = f.rdb.ZScore(ctx, slotsKey(f.dsID), id).Err()
+			if held := err == nil; held != tc.wantSlot {
+				t.Errorf("slot of job %s held after the second delivery = %v (%v), want %v", id, held, err, tc.wantSlot)
+			}
+		})
+	}
 }

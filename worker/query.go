@@ -30,6 +30,9 @@ type queryHandler struct {
 	running *running
 	limits  Limits
 	log     *slog.Logger
+	// beforeClaim, when set (in tests), runs between taking the slot and
+	// claiming the job: where another delivery may claim it first.
+	beforeClaim func(jobID string)
 }
 
 // storeTimeout bounds the bookkeeping writes made after a job's own context
@@ -71,21 +74,33 @@ func (h *queryHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if !ok {
 		return errNoSlot // wait in Redis, not in a worker slot
 	}
-	defer func() {
+	// The slot is the job's, whichever delivery took it: only the delivery
+	// that claims the job, or one that finds nobody running it, gives it up.
+	release := func() {
 		bg, done := background(ctx)
 		defer done()
-		if err := h.slots.release(bg, ds.ID, job.ID); err != nil {
+		if err := h.slots.release(bg, ds.ID, p.JobID); err != nil {
 			log.Warn("release data source slot; its lease will lapse", "error", err)
 		}
-	}()
+	}
 
+	if h.beforeClaim != nil {
+		h.beforeClaim(p.JobID)
+	}
 	job, err = h.store.ClaimJob(ctx, p.JobID)
 	switch {
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrConflict):
-		return nil // deleted, cancelled or claimed since it was loaded
+		// Deleted, cancelled or claimed since it was loaded: another
+		// delivery running it keeps the slot.
+		if now, lerr := h.store.Job(ctx, p.JobID); lerr != nil || now.Status != store.JobStarted {
+			release()
+		}
+		return nil
 	case err != nil:
+		release()
 		return fmt.Errorf("claim job %s: %w", p.JobID, err)
 	}
+	defer release()
 	log = log.With("data_source_id", job.DataSourceID, "attempt", job.Attempts)
 	log.Info("query started")
 
