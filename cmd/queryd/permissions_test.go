@@ -351,3 +351,33 @@ func TestPermissionMatrix(t *testing.T) {
 		}
 	}
 }
+
+// TestBadBodiesAre4xx sends malformed and mistyped bodies to every route
+// that takes one, as the admin, on the matrix's objects: each must answer
+// with a 4xx (or succeed, where the body's fields are all optional), never
+// a 5xx.
+func TestBadBodiesAre4xx(t *testing.T) {
+	f := newPermFixture(t)
+	bodies := []string{`{`, `[]`, `"x"`, `null`, `{"name": 5, "query": [], "data_source_id": "x", "options": "x",
+		"parameters": 3, "schedule": "daily", "refresh_schedule": {"cron": "x"}, "email": 1, "user_id": "x",
+		"view_only": "x", "query_id": "x", "dashboard_id": {}, "visualization_id": "x", "width": "x",
+		"max_age": "x", "version": "x", "tags": "x", "layout": 1, "type": 7, "text": 1, "is_draft": "x"}`}
+	sent := 0
+	for _, row := range permissionMatrix {
+		method, _, _ := strings.Cut(row.route, " ")
+		if method != "POST" {
+			continue
+		}
+		for _, body := range bodies {
+			sent++
+			path := f.resolve(t, row.path, map[string]string{})
+			status, b := f.e.requestWithKey(method, path, body, f.keys[4])
+			if status >= 500 {
+				t.Errorf("%s %s %s = %d %.200s, want a 4xx", method, path, body, status, b)
+			}
+		}
+	}
+	if want := 25 * len(bodies); sent < want {
+		t.Errorf("sent %d bad bodies, want at least %d: the matrix lost its POST routes", sent, want)
+	}
+}
